@@ -1,0 +1,51 @@
+"""Numba CPU reference for AlignedReID.
+
+Aligned local distance (value, path and gradient), the TriHard reference loss,
+k-reciprocal re-ranking, ReID metrics and protocols, and the HDF5 feature-dump
+schema. This package never imports TensorFlow or Keras.
+
+Public names are importable from the package root; their modules are loaded on
+first use so that ``import reference`` stays fast.
+"""
+
+import importlib
+
+_EXPORTS = {
+    # aligned local distance
+    "local_distance": "local_distance",
+    "local_path": "local_distance",
+    "local_distance_pairs": "local_distance",
+    "local_distance_matrix": "local_distance",
+    "local_distance_grad": "local_distance",
+    "unaligned_local_distance_pairs": "local_distance",
+    # training-loss reference
+    "trihard_reference": "trihard",
+    # Euclidean distances
+    "pairwise_distance": "euclidean",
+    # re-ranking
+    "re_rank": "rerank",
+    "re_rank_features": "rerank",
+    # metrics and protocols
+    "evaluate": "metrics",
+    "PROTOCOLS": "metrics",
+    # feature dumps
+    "write_dump": "dump",
+    "read_dump": "dump",
+    "FeatureDump": "dump",
+    "DumpError": "dump",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reference' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"reference.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
