@@ -1,0 +1,423 @@
+"""Helpers shared by the converters: user errors, atomic writes, placing and
+cropping images resumably, a small progress printer and split summaries.
+
+Nothing here imports TensorFlow or ``reference``.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+LINK_MODES = ("link", "copy")
+
+
+class PrepError(Exception):
+    """A user mistake (bad path, bad argument, malformed input file).
+
+    The CLI prints ``str(error)`` on one line and exits with status 2. The
+    message starts with the path or argument it concerns.
+    """
+
+
+def add_common_arguments(parser, *, mode=True):
+    """Add the flags every converter shares to ``parser``.
+
+    Args:
+        parser: an ``argparse.ArgumentParser`` (a converter's sub-parser).
+        mode: add ``--mode`` (converters that place existing image files).
+
+    Example:
+        >>> import argparse
+        >>> p = argparse.ArgumentParser()
+        >>> add_common_arguments(p)
+        >>> p.parse_args(["--json"]).json
+        True
+    """
+    if mode:
+        parser.add_argument(
+            "--mode", choices=LINK_MODES, default="link",
+            help="how images reach DST/images/: 'link' hard-links each file "
+                 "(falls back to a copy across file systems), 'copy' always "
+                 "copies (default: link)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print the result (summary, counts) as one JSON object on stdout "
+             "instead of the human-readable table")
+    parser.add_argument(
+        "--quiet", action="store_true",
+        help="no progress output on stderr")
+
+
+# --------------------------------------------------------------------------
+# atomic writes
+
+def atomic_write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and
+    ``os.replace``, so readers never see a half-written file.
+
+    Args:
+        path: destination file; its directory must exist.
+        text: the whole content.
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> atomic_write_text(os.path.join(d, "a.txt"), "hi")
+        >>> open(os.path.join(d, "a.txt")).read()
+        'hi'
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
+                               dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def ensure_dir(path, what="DST"):
+    """Create directory ``path`` (and parents); PrepError if that fails."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PrepError(f"{path}: {what} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PrepError(f"{path}: cannot create {what}: {exc.strerror or exc}") from None
+    return path
+
+
+def require_dir(path, what="SRC"):
+    """Return ``Path(path)`` if it is a directory, else raise PrepError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PrepError(f"{path}: {what} is not a directory")
+    return path
+
+
+def require_file(path, what="file"):
+    """Return ``Path(path)`` if it is a file, else raise PrepError."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrepError(f"{path}: {what} not found")
+    return path
+
+
+# --------------------------------------------------------------------------
+# placing images
+
+class PlaceStats:
+    """Counts of files written and files found already in place."""
+
+    def __init__(self):
+        self.written = 0
+        self.skipped = 0
+
+    def as_dict(self):
+        return {"written": self.written, "skipped": self.skipped}
+
+
+def place_file(src, dst, mode="link", stats=None):
+    """Hard-link or copy ``src`` to ``dst`` unless ``dst`` already exists with
+    the same size (resumable).
+
+    A hard link that fails (another file system, no permission) falls back to
+    a copy. Copies go through a temporary file and ``os.replace``.
+
+    Args:
+        src: existing image file.
+        dst: destination path; parent directories are created.
+        mode: "link" or "copy".
+        stats: optional PlaceStats to count written/skipped files.
+
+    Returns:
+        True if a file was written, False if it was already in place.
+
+    Example:
+        >>> place_file("a.jpg", "DST/images/train/a.jpg")  # doctest: +SKIP
+        True
+    """
+    src = Path(src)
+    dst = Path(dst)
+    try:
+        size = src.stat().st_size
+    except OSError:
+        raise PrepError(f"{src}: image not found") from None
+    try:
+        if dst.stat().st_size == size:
+            if stats is not None:
+                stats.skipped += 1
+            return False
+        dst.unlink()
+    except FileNotFoundError:
+        pass
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    done = False
+    if mode == "link":
+        try:
+            os.link(src, dst)
+            done = True
+        except OSError:
+            done = False
+    if not done:
+        fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", suffix=".tmp",
+                                   dir=str(dst.parent))
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    if stats is not None:
+        stats.written += 1
+    return True
+
+
+def image_size_on_disk(path):
+    """(width, height) of the image at ``path`` (header only), or None if the
+    file is missing or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError):
+        return None
+
+
+def save_image(array_or_image, dst, stats=None, format=None):
+    """Save an image atomically unless ``dst`` already holds an image of the
+    same width and height (resumable).
+
+    Args:
+        array_or_image: uint8 array [H, W, 3] or a PIL image.
+        dst: destination path (the suffix picks the format unless ``format``).
+        stats: optional PlaceStats.
+        format: PIL format name, e.g. "PNG" or "JPEG".
+
+    Returns:
+        True if written, False if skipped.
+    """
+    from PIL import Image
+
+    dst = Path(dst)
+    if isinstance(array_or_image, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(array_or_image))
+    else:
+        image = array_or_image
+    if image_size_on_disk(dst) == image.size:
+        if stats is not None:
+            stats.skipped += 1
+        return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if format is None:
+        format = "PNG" if dst.suffix.lower() == ".png" else "JPEG"
+    fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", suffix=".tmp",
+                               dir=str(dst.parent))
+    os.close(fd)
+    try:
+        kwargs = {"quality": 95} if format == "JPEG" else {}
+        image.save(tmp, format=format, **kwargs)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if stats is not None:
+        stats.written += 1
+    return True
+
+
+def clip_box(box, width, height):
+    """Clip an (x, y, w, h) box to an image of ``width`` x ``height``.
+
+    Coordinates are rounded to whole pixels first.
+
+    Returns:
+        (left, top, right, bottom) integers with right/bottom exclusive; the
+        box may be empty (right <= left).
+
+    Example:
+        >>> clip_box((-2.0, 3.0, 10.0, 5.0), 6, 6)
+        (0, 3, 6, 6)
+    """
+    x, y, w, h = (int(round(float(v))) for v in box)
+    left, top = max(x, 0), max(y, 0)
+    right, bottom = min(x + w, width), min(y + h, height)
+    return left, top, max(right, left), max(bottom, top)
+
+
+# --------------------------------------------------------------------------
+# progress
+
+class Progress:
+    """A minimal progress printer on stderr (no third-party dependency).
+
+    On a terminal it redraws one line (at most 10 times a second). Elsewhere
+    (logs, pipes, tests) it prints a line at most every 30 seconds and one
+    final line when the work took longer than 2 seconds. ``enabled=False``
+    makes it silent.
+
+    Args:
+        total: number of steps expected (or None when unknown).
+        desc: a short label.
+        enabled: print anything at all.
+        stream: where to print (default ``sys.stderr``).
+
+    Example:
+        >>> with Progress(3, "copy", enabled=False) as bar:
+        ...     for _ in range(3):
+        ...         bar.update()
+    """
+
+    def __init__(self, total, desc, enabled=True, stream=None):
+        self.total = total
+        self.desc = desc
+        self.count = 0
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            self.tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def _line(self):
+        elapsed = time.monotonic() - self.start
+        if self.total:
+            pct = 100.0 * self.count / self.total
+            return f"{self.desc}: {self.count}/{self.total} ({pct:5.1f}%) {elapsed:6.1f}s"
+        return f"{self.desc}: {self.count} {elapsed:6.1f}s"
+
+    def update(self, n=1):
+        """Advance by ``n`` steps."""
+        self.count += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        interval = 0.1 if self.tty else 30.0
+        if now - self.last >= interval:
+            self.last = now
+            if self.tty:
+                self.stream.write("\r" + self._line())
+            else:
+                self.stream.write(self._line() + "\n")
+            self.stream.flush()
+
+    def close(self):
+        """Print the final line."""
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r" + self._line() + "\n")
+        elif time.monotonic() - self.start > 2.0:
+            self.stream.write(self._line() + "\n")
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+# --------------------------------------------------------------------------
+# summaries
+
+def summarize(rows):
+    """Counts per split: images, identities and cameras.
+
+    Args:
+        rows: manifest rows (dicts with "split", "pid", "camid", "dataset").
+
+    Returns:
+        {split: {"images": int, "identities": int, "cameras": int}} for the
+        splits present, in the order train, query, gallery. Identities are
+        distinct (dataset, pid) pairs, counting pid 0 (distractors) as one
+        identity when present.
+
+    Example:
+        >>> summarize([{"split": "train", "pid": 1, "camid": 1, "dataset": "d"}])
+        {'train': {'images': 1, 'identities': 1, 'cameras': 1}}
+    """
+    out = {}
+    for name in ("train", "query", "gallery"):
+        sel = [r for r in rows if r["split"] == name]
+        if not sel:
+            continue
+        out[name] = {
+            "images": len(sel),
+            "identities": len({(r["dataset"], r["pid"]) for r in sel}),
+            "cameras": len({(r["dataset"], r["camid"]) for r in sel}),
+        }
+    return out
+
+
+def format_summary(dataset, summary):
+    """A small text table of a summary from :func:`summarize`."""
+    lines = [f"{dataset}:", f"  {'split':<8} {'images':>8} {'identities':>11} {'cameras':>8}"]
+    for name, c in summary.items():
+        lines.append(f"  {name:<8} {c['images']:>8} {c['identities']:>11} {c['cameras']:>8}")
+    return "\n".join(lines)
+
+
+def report(args, result):
+    """Print a converter's result: JSON (``--json``) or the summary table
+    plus counts. Returns 0."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(format_summary(result["dataset"], result["summary"]))
+        files = result.get("files", {})
+        print(f"  files written: {files.get('written', 0)}, already in place: "
+              f"{files.get('skipped', 0)}")
+        for key, value in sorted(result.get("dropped", {}).items()):
+            if value:
+                print(f"  dropped {key}: {value}")
+        print(f"  manifest: {result['manifest']}")
+    return 0
+
+
+def materialize(rows, dst, mode="link", quiet=False, desc="images"):
+    """Place the image of every row whose "source" key names an existing file
+    at ``dst / row["path"]`` (hard link or copy, resumable).
+
+    Args:
+        rows: row dicts with "path" (relative to dst) and "source".
+        dst: dataset directory.
+        mode: "link" or "copy".
+        quiet: no progress output.
+        desc: progress label.
+
+    Returns:
+        PlaceStats.
+    """
+    stats = PlaceStats()
+    dst = Path(dst)
+    with Progress(len(rows), desc, enabled=not quiet) as bar:
+        for r in rows:
+            place_file(r["source"], dst.joinpath(*r["path"].split("/")), mode, stats)
+            bar.update()
+    return stats

@@ -1,0 +1,156 @@
+"""Numba kernels of the ReID metrics (see ``reference.metrics``).
+
+Gallery order is ascending distance, ties by gallery index. A match's position
+is the number of valid gallery items before it, so no gallery is ever sorted:
+only each query's matches are.
+"""
+
+import numba
+import numpy as np
+from numba import prange
+
+
+@numba.njit(cache=True)
+def _before(d0, k0, d1, k1):
+    """True where item (d0, k0) comes before item (d1, k1): smaller distance, then index."""
+    return d0 < d1 or (d0 == d1 and k0 < k1)
+
+
+@numba.njit(cache=True, parallel=True)
+def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
+                 remove_same_camera, use_lists, list_ptr, list_idx,
+                 first_pos, ap, inp):
+    """Per query: the position of the first match, AP and INP.
+
+    Args:
+        distmat: [Q, G] distances.
+        q_pids, g_pids, q_camids, g_camids: int64 labels.
+        remove_junk: drop gallery items with pid -1.
+        remove_same_camera: drop gallery items with the query's pid and camera.
+        use_lists: score each query over ``list_idx[list_ptr[i]:list_ptr[i+1]]``
+            instead of the whole gallery.
+        first_pos: [Q] int64 output (-1 for queries without a match).
+        ap, inp: [Q] float64 outputs (NaN for queries without a match).
+
+    An item matches when its pid equals the query's and is not -1.
+    """
+    nq, ng = distmat.shape
+    for i in prange(nq):
+        qp = q_pids[i]
+        qc = q_camids[i]
+        start = list_ptr[i] if use_lists else 0
+        count = list_ptr[i + 1] - list_ptr[i] if use_lists else ng
+        n = 0
+        for t in range(count):
+            k = list_idx[start + t] if use_lists else t
+            if g_pids[k] == qp and qp != -1:
+                if not (remove_same_camera and g_camids[k] == qc):
+                    n += 1
+        if n == 0:
+            first_pos[i] = -1
+            ap[i] = np.nan
+            inp[i] = np.nan
+            continue
+        mi = np.empty(n, np.int64)
+        m = 0
+        for t in range(count):
+            k = list_idx[start + t] if use_lists else t
+            if g_pids[k] == qp and qp != -1:
+                if not (remove_same_camera and g_camids[k] == qc):
+                    mi[m] = k
+                    m += 1
+        if use_lists:
+            mi = np.sort(mi)
+        md = np.empty(n, distmat.dtype)
+        for m in range(n):
+            md[m] = distmat[i, mi[m]]
+        order = np.argsort(md, kind="mergesort")
+        md = md[order]
+        mi = mi[order]
+        dlast = md[n - 1]
+        klast = mi[n - 1]
+        # cnt[p]: non-matches that come before match p but after match p - 1
+        cnt = np.zeros(n + 1, np.int64)
+        for t in range(count):
+            k = list_idx[start + t] if use_lists else t
+            gp = g_pids[k]
+            if gp == qp and qp != -1:
+                continue  # a match, or removed with the query's camera
+            if remove_junk and gp == -1:
+                continue
+            d = distmat[i, k]
+            if not _before(d, k, dlast, klast):
+                continue
+            lo = 0
+            hi = n - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _before(md[mid], mi[mid], d, k):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            cnt[lo] += 1
+        before = 0
+        total = 0.0
+        pos = 0
+        for p in range(n):
+            before += cnt[p]
+            pos = p + before
+            if p == 0:
+                first_pos[i] = pos
+            total += (p + 1.0) / (pos + 1.0)
+        ap[i] = total / n
+        inp[i] = n / (pos + 1.0)
+
+
+@numba.njit(cache=True, parallel=True)
+def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, draws, pos_out):
+    """One repetition of the single-shot protocol (one gallery image per identity).
+
+    Args:
+        distmat: [Q, G] distances.
+        q_id: [Q] int64 index of each query's pid among the gallery identities
+            (-1 when the pid has no gallery images).
+        q_camids, g_camids: int64 cameras.
+        id_ptr, id_items: identity p owns gallery items
+            ``id_items[id_ptr[p]:id_ptr[p+1]]`` (ascending).
+        draws: [Q, P] uniform [0, 1) numbers; identity p's image for query i is
+            the ``floor(draws[i, p] * n)``-th (0-based, gallery order) of its
+            n images from cameras other than the query's.
+        pos_out: [Q] int64 output, the position of the query's match in the
+            reduced gallery (-1 when the query's identity has no eligible image).
+    """
+    nq = distmat.shape[0]
+    num_ids = id_ptr.shape[0] - 1
+    for i in prange(nq):
+        qc = q_camids[i]
+        chosen = np.full(num_ids, -1, np.int64)
+        for p in range(num_ids):
+            eligible = 0
+            for s in range(id_ptr[p], id_ptr[p + 1]):
+                if g_camids[id_items[s]] != qc:
+                    eligible += 1
+            if eligible == 0:
+                continue
+            target = int(np.floor(draws[i, p] * eligible))
+            if target >= eligible:
+                target = eligible - 1
+            seen = 0
+            for s in range(id_ptr[p], id_ptr[p + 1]):
+                if g_camids[id_items[s]] != qc:
+                    if seen == target:
+                        chosen[p] = id_items[s]
+                        break
+                    seen += 1
+        own = q_id[i]
+        if own < 0 or chosen[own] < 0:
+            pos_out[i] = -1
+            continue
+        km = chosen[own]
+        dm = distmat[i, km]
+        pos = 0
+        for p in range(num_ids):
+            k = chosen[p]
+            if p != own and k >= 0 and _before(distmat[i, k], k, dm, km):
+                pos += 1
+        pos_out[i] = pos

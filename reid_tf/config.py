@@ -1,0 +1,501 @@
+"""Every training setting, with its default and its help text, in one place.
+
+:class:`TrainConfig` is the single source of truth for ``train.py``: the
+command-line parser is generated from its fields (flag, help, choices), the
+run directory stores it as ``config.json``, and a resumed run compares the
+stored config with the new one.
+
+Settings whose default depends on the recipe (the learning-rate schedule of
+plain versus mutual training, the peer backbone) are ``None`` in a fresh
+config and filled in by :meth:`TrainConfig.resolved`; ``config.json`` always
+holds the resolved values.
+"""
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+BACKBONES = ("resnet50", "resnet50x", "tiny")
+STRATEGIES = ("default", "mirrored", "multiworker")
+CROPS = ("pad", "resize", "none")
+LOCAL_MINING = ("global", "local")
+
+# Paper schedules: (initial lr, milestones, values).
+PLAIN_SCHEDULE = (1e-3, (80, 160), (1e-3, 1e-4, 1e-5))
+MUTUAL_SCHEDULE = (3e-4, (60, 120), (3e-4, 1e-4, 1e-5))
+
+# Fields that describe one invocation, not the experiment: they may differ
+# between a run and its resumption.
+INVOCATION_FIELDS = (
+    "run_dir",
+    "overwrite",
+    "resume",
+    "json",
+    "cache_dir",
+    "eval_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "eval_batch_size",
+    "quiet",
+)
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value; the message names the flag."""
+
+
+def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None):
+    return {
+        "flag": flag,
+        "help": help,
+        "group": group,
+        "metavar": metavar,
+        "nargs": nargs,
+        "choices": choices,
+        "action": action,
+    }
+
+
+def _f(default, **meta):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one training run (see ``train.py --help``).
+
+    Example:
+        >>> cfg = TrainConfig(epochs=2, steps_per_epoch=5).resolved()
+        >>> cfg.lr_values[0]
+        0.001
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    # ----------------------------------------------------------------- data
+    data: list = _f([], **_opt(
+        "--data", "prepared dataset(s): a manifest.jsonl or its directory "
+        "(written by data_prep). Several are merged for training with labels "
+        "made unique; the test split of each is evaluated. Default: the "
+        "built-in synthetic dataset, prepared once into --cache-dir.",
+        "data", metavar="MANIFEST", nargs="+"))
+    cache_dir: str = _f(None, **_opt(
+        "--cache-dir", "where the synthetic dataset is prepared and reused "
+        "(default: $ALIGNEDREID_CACHE or ~/.cache/alignedreid)", "data",
+        metavar="DIR"))
+    synthetic_identities: int = _f(64, **_opt(
+        "--synthetic-identities", "synthetic dataset: number of identities "
+        "(split between train and test by the generator)", "data", metavar="N"))
+    synthetic_images: int = _f(12, **_opt(
+        "--synthetic-images", "synthetic dataset: images per identity",
+        "data", metavar="N"))
+    synthetic_cameras: int = _f(4, **_opt(
+        "--synthetic-cameras", "synthetic dataset: number of cameras",
+        "data", metavar="N"))
+    synthetic_seed: int = _f(0, **_opt(
+        "--synthetic-seed", "synthetic dataset: generator seed", "data",
+        metavar="SEED"))
+    image_size: list = _f([128, 64], **_opt(
+        "--image-size", "network input height and width in pixels (paper: "
+        "256 128 or 224 224; default 128 64 keeps the CPU demo fast)", "data",
+        metavar=("H", "W"), nargs=2))
+    P: int = _f(8, **_opt(
+        "--P", "identities per training batch (paper: 40 for a batch of 160)",
+        "data", metavar="P"))
+    K: int = _f(4, **_opt(
+        "--K", "images per identity in a training batch (paper: 4)", "data",
+        metavar="K"))
+    flip: bool = _f(True, **_opt(
+        "--no-flip", "disable random horizontal flips", "data",
+        action="store_false"))
+    crop: str = _f("pad", **_opt(
+        "--crop", "training augmentation: 'pad' (pad then random crop), "
+        "'resize' (random crop of a slightly larger resize) or 'none'", "data",
+        choices=CROPS))
+
+    # ---------------------------------------------------------------- model
+    backbone: str = _f("tiny", **_opt(
+        "--backbone", "backbone network (paper: resnet50; resnet50x = "
+        "ResNet-50-Xception; tiny = small CPU network)", "model",
+        choices=BACKBONES))
+    weights: str = _f("none", **_opt(
+        "--weights", "backbone initialisation: 'imagenet' (resnet50 only; "
+        "downloaded by Keras), 'none' (random) or the path of a weights file",
+        "model", metavar="imagenet|none|PATH"))
+    local_channels: int = _f(128, **_opt(
+        "--local-channels", "channels c of each local (stripe) feature after "
+        "the 1x1 convolution (paper: 128)", "model", metavar="C"))
+    local_pooling: str = _f("mean", **_opt(
+        "--local-pooling", "pooling of each horizontal stripe over the width",
+        "model", choices=("mean", "max")))
+    last_stride: int = _f(2, **_opt(
+        "--last-stride", "stride of the backbone's last stage (1 doubles the "
+        "feature map)", "model", choices=(1, 2)))
+
+    # ----------------------------------------------------------------- loss
+    global_margin: float = _f(0.5, **_opt(
+        "--global-margin", "TriHard margin of the global distance", "loss",
+        metavar="M"))
+    local_margin: float = _f(0.5, **_opt(
+        "--local-margin", "TriHard margin of the local distance", "loss",
+        metavar="M"))
+    normalize_features: bool = _f(False, **_opt(
+        "--normalize-features", "L2-normalise global and local features "
+        "before the distances (training and evaluation)", "loss",
+        action="store_true"))
+    global_weight: float = _f(1.0, **_opt(
+        "--global-weight", "weight of the global TriHard loss", "loss",
+        metavar="W"))
+    local_weight: float = _f(1.0, **_opt(
+        "--local-weight", "weight of the local TriHard loss", "loss",
+        metavar="W"))
+    id_weight: float = _f(1.0, **_opt(
+        "--id-weight", "weight of the identification (softmax) loss", "loss",
+        metavar="W"))
+    label_smoothing: float = _f(0.0, **_opt(
+        "--label-smoothing", "label smoothing of the ID loss", "loss",
+        metavar="EPS"))
+    local_mining: str = _f("global", **_opt(
+        "--local-mining", "hard-sample mining of the local loss: by the "
+        "global distance (paper) or by the local distance itself", "loss",
+        choices=LOCAL_MINING))
+    no_local: bool = _f(False, **_opt(
+        "--no-local", "ablation 'Baseline': no local branch and no local "
+        "loss (global TriHard + ID only)", "loss", action="store_true"))
+    unaligned_local: bool = _f(False, **_opt(
+        "--unaligned-local", "ablation 'GL-Baseline': local loss on the "
+        "unaligned distance (stripe i against stripe i)", "loss",
+        action="store_true"))
+
+    # -------------------------------------------------------- optimisation
+    epochs: int = _f(6, **_opt(
+        "--epochs", "training epochs", "optimisation", metavar="N"))
+    steps_per_epoch: int = _f(25, **_opt(
+        "--steps-per-epoch", "batches per epoch (paper: 2000 batches of 160)",
+        "optimisation", metavar="N"))
+    lr: float = _f(None, **_opt(
+        "--lr", "initial Adam learning rate (default 1e-3; 3e-4 with "
+        "--mutual)", "optimisation", metavar="LR"))
+    lr_milestones: list = _f(None, **_opt(
+        "--lr-milestones", "epochs at which the learning rate changes "
+        "(default 80 160; 60 120 with --mutual)", "optimisation",
+        metavar="EPOCH", nargs="*"))
+    lr_values: list = _f(None, **_opt(
+        "--lr-values", "learning rate from epoch 0 and after each milestone "
+        "(one more value than milestones; default: --lr divided by 10 at each "
+        "milestone; with --mutual 3e-4 1e-4 1e-5)", "optimisation",
+        metavar="LR", nargs="+"))
+    seed: int = _f(0, **_opt(
+        "--seed", "seed of weights initialisation, sampling and augmentation",
+        "optimisation", metavar="SEED"))
+
+    # ------------------------------------------------------ mutual learning
+    mutual: bool = _f(False, **_opt(
+        "--mutual", "mutual learning: train a second (peer) network jointly "
+        "with the KL and metric mutual losses", "mutual", action="store_true"))
+    peer_backbone: str = _f(None, **_opt(
+        "--peer-backbone", "backbone of the peer network (default: same as "
+        "--backbone; paper: resnet50 with resnet50x)", "mutual",
+        choices=BACKBONES))
+    mutual_kl_weight: float = _f(0.01, **_opt(
+        "--mutual-kl-weight", "weight of the classification (KL) mutual loss "
+        "(paper: 0.01)", "mutual", metavar="W"))
+    mutual_metric_weight: float = _f(0.001, **_opt(
+        "--mutual-metric-weight", "weight of the metric mutual loss (paper: "
+        "0.001)", "mutual", metavar="W"))
+
+    # --------------------------------------------------------- performance
+    mixed_precision: bool = _f(False, **_opt(
+        "--mixed-precision", "compute in float16 with float32 variables "
+        "(GPU); losses and features stay float32", "performance",
+        action="store_true"))
+    jit_compile: bool = _f(False, **_opt(
+        "--jit-compile", "compile the train step with XLA", "performance",
+        action="store_true"))
+    strategy: str = _f("default", **_opt(
+        "--strategy", "tf.distribute strategy: 'default' (one device), "
+        "'mirrored' (all local GPUs, or CPU devices) or 'multiworker' "
+        "(TF_CONFIG). Hard mining is done per replica (see docs/training.md)",
+        "performance", choices=STRATEGIES))
+
+    # ---------------------------------------------------------- evaluation
+    eval_every: int = _f(0, **_opt(
+        "--eval-every", "evaluate every N epochs and log the metrics to the "
+        "CSV (0: only before and after training)", "evaluation", metavar="N"))
+    eval_batch_size: int = _f(64, **_opt(
+        "--eval-batch-size", "batch size of feature extraction", "evaluation",
+        metavar="N"))
+    rerank_k1: int = _f(20, **_opt(
+        "--rerank-k1", "k-reciprocal re-ranking k1 (paper: 20)", "evaluation",
+        metavar="K"))
+    rerank_k2: int = _f(6, **_opt(
+        "--rerank-k2", "k-reciprocal re-ranking k2 (paper: 6)", "evaluation",
+        metavar="K"))
+    rerank_lambda: float = _f(0.3, **_opt(
+        "--rerank-lambda", "k-reciprocal re-ranking lambda (paper: 0.3)",
+        "evaluation", metavar="L"))
+
+    # -------------------------------------------------------------- output
+    run_dir: str = _f(None, **_opt(
+        "--run-dir", "run directory (default: runs/<UTC timestamp>). Running "
+        "the same command again on an unfinished run resumes it", "output",
+        metavar="DIR"))
+    overwrite: bool = _f(False, **_opt(
+        "--overwrite", "delete an existing run directory and start afresh",
+        "output", action="store_true"))
+    resume: bool = _f(False, **_opt(
+        "--resume", "require resuming: fail unless the run directory holds a "
+        "checkpoint (without --run-dir: the newest unfinished run in runs/)",
+        "output", action="store_true"))
+    checkpoint_every: int = _f(10, **_opt(
+        "--checkpoint-every", "save the training state every N steps (and at "
+        "the end of every epoch)", "output", metavar="N"))
+    keep_checkpoints: int = _f(2, **_opt(
+        "--keep-checkpoints", "number of training-state checkpoints kept",
+        "output", metavar="N"))
+    json: bool = _f(False, **_opt(
+        "--json", "print a machine-readable JSON summary on stdout (progress "
+        "goes to stderr)", "output", action="store_true"))
+    quiet: bool = _f(False, **_opt(
+        "--quiet", "no progress bars", "output", action="store_true"))
+
+    # ------------------------------------------------------------ methods
+    def resolved(self):
+        """Returns a copy with every recipe-dependent default filled in.
+
+        Returns:
+            ``TrainConfig`` whose ``lr``, ``lr_milestones``, ``lr_values`` and
+            ``peer_backbone`` are set, numbers converted to their types.
+
+        Raises:
+            ConfigError: a setting is invalid (the message names its flag).
+
+        Example:
+            >>> TrainConfig(mutual=True).resolved().lr_values
+            [0.0003, 0.0001, 1e-05]
+        """
+        cfg = dataclasses.replace(self)
+        base_lr, milestones, values = MUTUAL_SCHEDULE if cfg.mutual else PLAIN_SCHEDULE
+        if cfg.lr_milestones is None:
+            cfg.lr_milestones = list(milestones)
+        cfg.lr_milestones = [int(m) for m in cfg.lr_milestones]
+        if cfg.lr_values is None:
+            if cfg.lr is None and len(cfg.lr_milestones) == len(milestones):
+                cfg.lr_values = list(values)
+            else:
+                lr0 = base_lr if cfg.lr is None else float(cfg.lr)
+                cfg.lr_values = [lr0 * 0.1 ** i for i in range(len(cfg.lr_milestones) + 1)]
+        cfg.lr_values = [float(v) for v in cfg.lr_values]
+        if cfg.lr is None:
+            cfg.lr = cfg.lr_values[0]
+        cfg.lr = float(cfg.lr)
+        if cfg.lr_values[0] != cfg.lr:
+            raise ConfigError(
+                f"--lr-values: the first value ({cfg.lr_values[0]:g}) must equal "
+                f"--lr ({cfg.lr:g})"
+            )
+        if cfg.peer_backbone is None:
+            cfg.peer_backbone = cfg.backbone
+        cfg.image_size = [int(v) for v in cfg.image_size]
+        cfg.data = [os.fspath(p) for p in cfg.data]
+        cfg.validate()
+        return cfg
+
+    def validate(self):
+        """Checks every setting; raises :class:`ConfigError` naming the flag.
+
+        Returns:
+            None.
+
+        Example:
+            >>> TrainConfig(P=1).validate()
+            Traceback (most recent call last):
+            ...
+            reid_tf.config.ConfigError: --P: must be >= 2 (got 1)
+        """
+        positive = {
+            "P": 2, "K": 2, "epochs": 1, "steps_per_epoch": 1,
+            "local_channels": 1, "eval_batch_size": 1, "checkpoint_every": 1,
+            "keep_checkpoints": 1, "synthetic_identities": 4,
+            "synthetic_images": 2, "synthetic_cameras": 2, "rerank_k1": 1,
+            "rerank_k2": 1,
+        }
+        for name, low in positive.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{flag_of(name)}: must be >= {low} (got {value!r})")
+        if self.eval_every < 0:
+            raise ConfigError(f"--eval-every: must be >= 0 (got {self.eval_every})")
+        if len(self.image_size) != 2 or min(self.image_size) < 32:
+            raise ConfigError(
+                f"--image-size: expected two values >= 32 (got {self.image_size})"
+            )
+        for name in ("global_margin", "local_margin", "global_weight",
+                     "local_weight", "id_weight", "mutual_kl_weight",
+                     "mutual_metric_weight", "label_smoothing", "rerank_lambda"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{flag_of(name)}: must be a finite number >= 0 (got {value!r})")
+        if self.label_smoothing >= 1:
+            raise ConfigError(f"--label-smoothing: must be < 1 (got {self.label_smoothing})")
+        if self.rerank_lambda > 1:
+            raise ConfigError(f"--rerank-lambda: must be <= 1 (got {self.rerank_lambda})")
+        if self.no_local and self.unaligned_local:
+            raise ConfigError("--unaligned-local: cannot be combined with --no-local")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr: must be > 0 (got {self.lr})")
+        if self.lr_milestones is not None:
+            ms = list(self.lr_milestones)
+            if any(m <= 0 for m in ms) or ms != sorted(set(ms)):
+                raise ConfigError(
+                    f"--lr-milestones: must be increasing positive epochs (got {ms})"
+                )
+            if self.lr_values is not None and len(self.lr_values) != len(ms) + 1:
+                raise ConfigError(
+                    f"--lr-values: expected {len(ms) + 1} values (one more than "
+                    f"--lr-milestones), got {len(self.lr_values)}"
+                )
+        if self.lr_values is not None and any(
+            not (math.isfinite(v) and v > 0) for v in self.lr_values
+        ):
+            raise ConfigError(f"--lr-values: must be > 0 (got {self.lr_values})")
+        if self.weights not in ("imagenet", "none") and not os.path.isfile(self.weights):
+            raise ConfigError(f"--weights: no such file: {self.weights}")
+        if self.weights == "imagenet" and self.backbone != "resnet50":
+            raise ConfigError(
+                f"--weights: ImageNet weights exist only for resnet50, not {self.backbone}"
+            )
+        if self.overwrite and self.resume:
+            raise ConfigError("--resume: cannot be combined with --overwrite")
+
+    # ------------------------------------------------------ serialisation
+    def to_dict(self):
+        """Returns the settings as a JSON-compatible dict (lists, not tuples).
+
+        Returns:
+            dict field name -> value.
+
+        Example:
+            >>> TrainConfig().to_dict()["backbone"]
+            'tiny'
+        """
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, values):
+        """Builds a config from :meth:`to_dict` output.
+
+        Args:
+            values: dict of field name -> value; unknown keys are an error.
+
+        Returns:
+            ``TrainConfig``.
+
+        Raises:
+            ConfigError: an unknown setting name.
+
+        Example:
+            >>> TrainConfig.from_dict({"epochs": 3}).epochs
+            3
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"config: unknown setting(s) {unknown}")
+        return cls(**values)
+
+    def to_json(self):
+        """Returns the settings as indented JSON text.
+
+        Returns:
+            str.
+
+        Example:
+            >>> '"epochs"' in TrainConfig().to_json()
+            True
+        """
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, path):
+        """Reads a ``config.json`` written by :meth:`to_json`.
+
+        Args:
+            path: file path.
+
+        Returns:
+            ``TrainConfig``.
+
+        Raises:
+            ConfigError: unreadable file, invalid JSON or unknown settings.
+
+        Example:
+            >>> cfg = TrainConfig.from_json("runs/x/config.json")  # doctest: +SKIP
+        """
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(values)
+
+    def experiment_dict(self):
+        """The settings that define the experiment (for resume comparison).
+
+        Returns:
+            dict like :meth:`to_dict` without :data:`INVOCATION_FIELDS`.
+
+        Example:
+            >>> "run_dir" in TrainConfig().experiment_dict()
+            False
+        """
+        d = self.to_dict()
+        for name in INVOCATION_FIELDS:
+            d.pop(name, None)
+        return d
+
+    def lr_at_epoch(self, epoch):
+        """Learning rate of a 0-based epoch under the piecewise schedule.
+
+        Args:
+            epoch: 0-based epoch index.
+
+        Returns:
+            float.
+
+        Example:
+            >>> TrainConfig().resolved().lr_at_epoch(80)
+            0.0001
+        """
+        cfg = self if self.lr_values is not None else self.resolved()
+        passed = sum(1 for m in cfg.lr_milestones if epoch >= m)
+        return cfg.lr_values[passed]
+
+
+def flag_of(name):
+    """The command-line flag of a :class:`TrainConfig` field.
+
+    Args:
+        name: field name.
+
+    Returns:
+        str such as ``"--steps-per-epoch"``.
+
+    Example:
+        >>> flag_of("steps_per_epoch")
+        '--steps-per-epoch'
+    """
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name:
+            return f.metadata.get("flag", "--" + name.replace("_", "-"))
+    return "--" + name.replace("_", "-")
