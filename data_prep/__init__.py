@@ -3,3 +3,19 @@ synthetic misalignment dataset, and merging of training sets.
 
 This package imports neither TensorFlow nor ``reference``.
 """
+
+_EXPORTS = {
+    "load_manifest": "data_prep.manifest",
+    "Manifest": "data_prep.manifest",
+    "ManifestError": "data_prep.manifest",
+    "Split": "data_prep.manifest",
+    "merge_train": "data_prep.combine",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'data_prep' has no attribute {name!r}")

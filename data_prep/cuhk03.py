@@ -97,6 +97,7 @@ class Cuhk03File:
                 raise PrepError(f"{self.path}: '{images}' pair {len(self.tables) + 1} has shape "
                                 f"{table.shape} after transposing, expected (persons, 10)")
             self.tables.append(table)
+        self._columns = {}
         self.offsets = np.concatenate([[0], np.cumsum([t.shape[0] for t in self.tables])])
 
     def close(self):
@@ -120,8 +121,11 @@ class Cuhk03File:
         return [(p + 1, q + 1) for p, t in enumerate(self.tables) for q in range(t.shape[0])]
 
     def columns(self, pair, person):
-        """Columns (1..10) holding a real image."""
-        return [c for c in range(1, 11) if self.has_image(pair, person, c)]
+        """Columns (1..10) holding a real image (cached)."""
+        key = (pair, person)
+        if key not in self._columns:
+            self._columns[key] = [c for c in range(1, 11) if self.has_image(pair, person, c)]
+        return self._columns[key]
 
     def testset(self, index):
         """(pair, person) pairs of classic split ``index`` (0-based)."""

@@ -130,8 +130,9 @@ class _Scenes:
         return (l, t, r - l, b - t)
 
 
-def _stem(name):
-    return Path(name).stem
+def _crop_name(scene, box):
+    """``{scene stem}_{x}_{y}_{w}_{h}.jpg`` for a clipped integer box."""
+    return f"{Path(scene).stem}_{box[0]}_{box[1]}_{box[2]}_{box[3]}.jpg"
 
 
 def _close(a, b):
@@ -163,7 +164,7 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
     train_path = tt / "Train.mat"
     test_path = tt / f"TestG{gallery_size}.mat"
     scenes = _Scenes(scene_dir)
-    dropped = {"train_boxes": 0, "query_boxes": 0, "gallery_boxes": 0}
+    dropped = {"train_boxes": 0, "query_boxes": 0, "gallery_boxes": 0, "duplicates": 0}
 
     # every annotated box per scene
     boxes_of = {}
@@ -187,7 +188,13 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
     rows = []
     jobs = []  # (scene, (x, y, w, h), row)
 
+    used = set()
+
     def add(split, pid, scene, box, path):
+        if path in used:  # the same person and box listed twice
+            dropped["duplicates"] += 1
+            return None
+        used.add(path)
         row = {"path": path, "pid": pid, "label": -1, "camid": 0, "split": split,
                "dataset": "cuhk-sysu"}
         rows.append(row)
@@ -210,7 +217,7 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
             if box is None:
                 dropped["train_boxes"] += 1
                 continue
-            add("train", pid, scene, box, f"images/train/p{pid}_{_stem(scene)}_{box[0]}_{box[1]}_{box[2]}_{box[3]}.jpg")
+            add("train", pid, scene, box, f"images/train/p{pid}_{_crop_name(scene, box)}")
 
     key = f"TestG{gallery_size}"
     gallery_rows = []
@@ -234,7 +241,7 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
         if qbox is None:
             dropped["query_boxes"] += 1
             continue
-        members = []
+        members, member_set = [], set()
         for g in structs(_field(entry, "Gallery", where)):
             gscene = str(_field(g, "imname", where))
             try:
@@ -256,20 +263,22 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
                 k = (gscene, box)
                 if k not in gallery_index:
                     gallery_index[k] = len(gallery_rows)
-                    gallery_rows.append({"path": f"images/gallery/{_stem(gscene)}_{box[0]}_{box[1]}_{box[2]}_{box[3]}.jpg",
+                    gallery_rows.append({"path": f"images/gallery/{_crop_name(gscene, box)}",
                                          "pid": 0, "label": -1, "camid": 0, "split": "gallery",
                                          "dataset": "cuhk-sysu", "scene": gscene, "box": box})
                 idx = gallery_index[k]
                 if loc is not None and _close(loc, raw) and gallery_rows[idx]["pid"] == 0:
                     gallery_rows[idx]["pid"] = qpid
-                if idx not in members:
+                if idx not in member_set:
+                    member_set.add(idx)
                     members.append(idx)
         queries.append((qpid, qscene, qbox, members))
 
     for qpid, qscene, qbox, members in queries:
         row = add("query", qpid, qscene, qbox,
-                  f"images/query/p{qpid}_{_stem(qscene)}_{qbox[0]}_{qbox[1]}_{qbox[2]}_{qbox[3]}.jpg")
-        row["gallery"] = members
+                  f"images/query/p{qpid}_{_crop_name(qscene, qbox)}")
+        if row is not None:
+            row["gallery"] = members
     for g in gallery_rows:
         rows.append(g)
         jobs.append((g["scene"], g["box"], g))
@@ -295,10 +304,14 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
             if todo:
                 from PIL import Image
 
-                with Image.open(scene_dir / group[0][0]) as im:
-                    im = im.convert("RGB")
-                    for (x, y, w, h), target in todo:
-                        save_image(im.crop((x, y, x + w, y + h)), target, stats, format="JPEG")
+                scene_path = scene_dir / group[0][0]
+                try:
+                    with Image.open(scene_path) as im:
+                        im = im.convert("RGB")
+                except OSError as exc:
+                    raise PrepError(f"{scene_path}: cannot decode the scene: {exc}") from None
+                for (x, y, w, h), target in todo:
+                    save_image(im.crop((x, y, x + w, y + h)), target, stats, format="JPEG")
             bar.update(len(group))
             start = end
 

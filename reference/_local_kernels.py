@@ -90,7 +90,7 @@ def _cast_like_impl(value, like):
     return impl
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def dp_row(i, drow, prev, cur):
     """Advance the shortest-path table by grid row ``i`` for every lane.
 
@@ -125,7 +125,7 @@ def dp_row(i, drow, prev, cur):
                 c[g] = min(up[g], left[g]) + d[g]
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def part_row(A, ia, B, ib, i, drow):
     """drow[j, l] = d(A[ia[l], i], B[ib[l], j]) by direct differences.
 
@@ -144,7 +144,7 @@ def part_row(A, ia, B, ib, i, drow):
             drow[j, l] = tanh_half(math.sqrt(acc))
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _lane_distances(A, ia, B, ib, buf, drow):
     """Shortest-path lengths for lanes (A[ia[l]], B[ib[l]]); returns [L]."""
     hf = A.shape[1]
@@ -154,7 +154,7 @@ def _lane_distances(A, ia, B, ib, buf, drow):
     return buf[(hf - 1) & 1, B.shape[1] - 1].copy()
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _lane_table(A, ia, B, ib, table, drow):
     """Fill the full table [Hf, Hg, L] of shortest-path lengths."""
     for i in range(A.shape[1]):
@@ -189,7 +189,7 @@ def walk_path(table, lane, path):
             j -= 1
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _accumulate_cell(A, a, i, B, b, j, w, dA, da, dB, db):
     """Add w * grad of d(A[a, i], B[b, j]) to dA[da, i] and dB[db, j].
 
@@ -216,7 +216,7 @@ def _accumulate_cell(A, a, i, B, b, j, w, dA, da, dB, db):
             gb[t] -= g
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def pair_distances(A, ia, B, ib, out):
     """out[n] = aligned local distance of (A[ia[n]], B[ib[n]])."""
     n = ia.shape[0]
@@ -230,7 +230,7 @@ def pair_distances(A, ia, B, ib, out):
         out[s:e] = _lane_distances(A, ia[s:e], B, ib[s:e], buf, drow)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def unaligned_pair_distances(A, ia, B, ib, out):
     """out[n] = sum_i d(A[ia[n], i], B[ib[n], i]) (no alignment)."""
     h = A.shape[1]
@@ -265,7 +265,7 @@ def pair_paths(A, ia, B, ib, paths):
             walk_path(table, l, paths[s + l])
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB):
     """Per-pair gradients of sum_n weights[n] * l(A[ia[n]], B[ib[n]]).
 
@@ -305,7 +305,7 @@ def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB):
                     _accumulate_cell(A, ia[m], k, B, ib[m], k, w, dA, m, dB, m)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def shortlist_distances(X, Y, shortlist, out):
     """out[q, k] = aligned local distance of (X[q], Y[shortlist[q, k]])."""
     m = shortlist.shape[0]
@@ -318,7 +318,7 @@ def shortlist_distances(X, Y, shortlist, out):
         out[q] = _lane_distances(X, ia, Y, shortlist[q], buf, drow)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def matrix_block(G, qn, gn, hf, hg, out, q0, g0, nq, ng):
     """Aligned distances of a query block against a gallery block.
 

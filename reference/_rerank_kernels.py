@@ -36,7 +36,7 @@ def _offer(a, c, m, k, vals, raw, idx, filled):
     else:
         p = filled
         filled += 1
-    while p > 0 and vals[p - 1] >= v:
+    while p > 0 and vals[p - 1] > v:
         vals[p] = vals[p - 1]
         raw[p] = raw[p - 1]
         idx[p] = idx[p - 1]

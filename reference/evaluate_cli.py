@@ -120,8 +120,8 @@ def build_parser():
             "Needs the Q x Q and G x G distances besides Q x G: for 'global' they are "
             "computed block by block from the features (memory ~ Q x G); for 'local' and "
             "'global+local' the full Q x Q and G x G matrices are computed and held "
-            "(4 bytes per entry each, e.g. 1.6 GB for G = 20000; G x G aligned "
-            "distances take long unless --shortlist is given)"
+            "(at the peak two float32 G x G matrices, 3.2 GB for G = 20000; G x G "
+            "aligned distances take long unless --shortlist is given)"
         ),
     )
     parser.add_argument("--k1", type=int, default=20, help="re-ranking k1 (default 20)")
@@ -432,13 +432,25 @@ class DistanceCache:
             self.progress.count(what + ": rows", hi, m)
         return out
 
-    def matrix(self, distance, a, b):
-        """The chosen distance between two splits, [len(a), len(b)] float32."""
-        if distance == "global":
-            return self.get("global", a, b)
-        if distance == "local":
-            return self.get("local", a, b)
-        return self.get("global", a, b) + self.get("local", a, b)
+    def matrix(self, distance, a, b, keep=True):
+        """The chosen distance between two splits, [len(a), len(b)] float32.
+
+        With ``keep=False`` the matrices used are dropped from the cache (and
+        the sum for ``global+local`` is formed in place), so that large
+        query-query / gallery-gallery matrices are not held twice.
+        """
+        kinds = ("global", "local") if distance == "global+local" else (distance,)
+        parts = [self.get(kind, a, b) for kind in kinds]
+        if not keep:  # the global matrix may also have been cached for a shortlist
+            for kind in ("global", "local"):
+                self.cache.pop((kind, a, b), None)
+        if len(parts) == 1:
+            return parts[0]
+        if keep:
+            return parts[0] + parts[1]
+        total = parts[1]
+        total += parts[0]
+        return total
 
 
 def _row_blocks(m, n):
@@ -513,8 +525,8 @@ def _reranked(dump, distance, cache, args, progress):
     if distance == "global":
         progress.say(what + "; Q x Q and G x G distances in blocks)")
     else:
-        gb = 4.0 * (q * g + q * q + g * g) / 1e9
-        progress.say(what + f"; holds the Q x G, Q x Q and G x G matrices, ~{gb:.2g} GB)")
+        gb = 4.0 * (2 * q * g + 2 * q * q + 2 * g * g) / 1e9
+        progress.say(what + f"; holds the Q x G, Q x Q and G x G matrices, up to ~{gb:.2g} GB)")
     if distance == "global":
         feats = cache.features
         return np.asarray(
@@ -528,8 +540,8 @@ def _reranked(dump, distance, cache, args, progress):
             np.float32,
         )
     q_g = cache.matrix(distance, "query", "gallery")
-    q_q = cache.matrix(distance, "query", "query")
-    g_g = cache.matrix(distance, "gallery", "gallery")
+    q_q = cache.matrix(distance, "query", "query", keep=False)
+    g_g = cache.matrix(distance, "gallery", "gallery", keep=False)
     return np.asarray(
         re_rank(q_g, q_q, g_g, k1=args.k1, k2=args.k2, lambda_value=args.lambda_value),
         np.float32,

@@ -292,8 +292,31 @@ class NaNGuard(keras.callbacks.Callback):
         self.inject_nan_at_step = inject_nan_at_step
         self.step_delay = float(step_delay)
         self.failure = None
+        self.current = None
+
+    def record_failure(self, values):
+        """Marks training as failed at the step in progress.
+
+        Args:
+            values: dict name -> offending value (for the message).
+
+        Returns:
+            None.
+
+        Example:
+            >>> guard = NaNGuard(Position(10))
+            >>> guard.record_failure({"weights": float("nan")})
+            >>> guard.failure["values"]
+            {'weights': nan}
+        """
+        epoch, step, gstep = self.current or (self.position.epoch, self.position.first_step, 0)
+        if self.failure is None:
+            self.failure = {"epoch": epoch, "step": step, "global_step": gstep,
+                            "values": dict(values)}
 
     def on_train_batch_begin(self, batch, logs=None):
+        self.current = (self.position.epoch, self.position.step_in_epoch(batch),
+                        self.position.global_step(batch))
         if (self.inject_nan_at_step is not None
                 and self.position.global_step(batch) == self.inject_nan_at_step):
             v = self.model.trainable_variables[0]

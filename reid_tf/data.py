@@ -24,6 +24,7 @@ file (an ``tf.errors.InvalidArgumentError`` whose message contains
 """
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -416,6 +417,29 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
 
 
 # ----------------------------------------------------------------- evaluation
+_EVAL_ERROR = re.compile(r"unreadable or corrupt image:\]? \[(.*?)\]")
+
+
+def image_error_path(error):
+    """The file named by an evaluation dataset's error, or None.
+
+    Args:
+        error: an exception raised while iterating :func:`make_eval_dataset`.
+
+    Returns:
+        str path, or None when the error is not about an unreadable image.
+
+    Example:
+        >>> try:                                          # doctest: +SKIP
+        ...     list(make_eval_dataset(["broken.jpg"]))
+        ... except tf.errors.InvalidArgumentError as exc:
+        ...     print(image_error_path(exc))
+        broken.jpg
+    """
+    match = _EVAL_ERROR.search(getattr(error, "message", None) or str(error))
+    return match.group(1) if match else None
+
+
 def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_index=False,
                       num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
     """Images in the given order, resized like training images, no augmentation.

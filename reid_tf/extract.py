@@ -54,7 +54,7 @@ class Progress:
         self.enabled = enabled
         self.done = 0
         self.start = time.monotonic()
-        self.last = 0.0
+        self.last = self.start
         self.tty = sys.stderr.isatty()
 
     def update(self, n=1):

@@ -507,6 +507,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     Example:
         >>> train_epochs(cfg, trainer, train, run, state, start=None, ...)  # doctest: +SKIP
     """
+    import tensorflow as tf
+
     from reid_tf.callbacks import Position, standard_callbacks
     from reid_tf.data import make_train_dataset
 
@@ -517,8 +519,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     position = Position(cfg.steps_per_epoch, start_epoch, start_step)
 
     def on_save(path, epoch, step, global_step):
-        run.log_event(f"checkpoint {os.path.basename(path)}: epoch {epoch + 1 if step else epoch}"
-                      f", step {step} (global step {global_step})")
+        where = f"epoch {epoch + 1}, step {step}" if step else f"end of epoch {epoch}"
+        run.log_event(f"checkpoint {os.path.basename(path)}: {where} (global step {global_step})")
 
     callbacks, guard = standard_callbacks(
         position=position, state=state, csv_path=run.log_path if csv else None,
@@ -547,10 +549,17 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
             deterministic=True, scan=False,
         )
         dataset = dataset.skip(first).take(cfg.steps_per_epoch - first)
-        with contextlib.redirect_stdout(sys.stderr):
-            history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-                                  steps_per_epoch=cfg.steps_per_epoch - first,
-                                  callbacks=callbacks, verbose=verbose)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
+                                      steps_per_epoch=cfg.steps_per_epoch - first,
+                                      callbacks=callbacks, verbose=verbose, shuffle=False)
+        except tf.errors.InvalidArgumentError:
+            # Non-finite features can make an index computed from them invalid
+            # (an op error rather than a NaN loss): report it as the NaN it is.
+            if state.weights_finite():
+                raise
+            guard.record_failure({"weights": float("nan")})
         if guard.failure is not None:
             break
         last_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
@@ -719,9 +728,10 @@ def run_training(cfg, log):
         log(f"finished in {summary['total_seconds']:.0f} s; results in {run.path}")
         summary["table"] = format_table(table_input)
         return summary
-    except TrainingFailed as exc:
+    except BaseException as exc:
         if chief:
-            run.set_status("failed", message=str(exc))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            run.set_status("failed", message=f"{type(exc).__name__}: {first}")
         raise
     finally:
         if chief:

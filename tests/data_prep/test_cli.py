@@ -144,6 +144,11 @@ def _make_bad(tmp_path, kind):
         fakes.make_cuhk_sysu(tmp_path / "s")
         (tmp_path / "s" / "annotation" / "Images.mat").write_bytes(b"garbage")
         return ["cuhk-sysu", str(tmp_path / "s"), str(tmp_path / "o")], ["Images.mat"]
+    if kind == "sysu_truncated_scene":
+        fakes.make_cuhk_sysu(tmp_path / "s")
+        scene = tmp_path / "s" / "Image" / "SSM" / "s4.jpg"
+        scene.write_bytes(scene.read_bytes()[:300])
+        return ["cuhk-sysu", str(tmp_path / "s"), str(tmp_path / "o")], ["s4.jpg"]
     if kind == "combine_not_prepared":
         (tmp_path / "p").mkdir()
         return ["combine", str(tmp_path / "o"), str(tmp_path / "p")], ["dataset.json"]
@@ -177,7 +182,7 @@ def _make_bad(tmp_path, kind):
     "missing_src", "market_layout", "market_bad_name", "duke_names_on_market", "msmt_list_line",
     "msmt_missing_image", "msmt_missing_list", "cuhk03_not_hdf5", "cuhk03_no_file",
     "cuhk03_bad_split", "cuhk03_bad_int", "sysu_missing_train", "sysu_bad_size",
-    "sysu_corrupt_mat", "combine_not_prepared", "combine_bad_manifest", "combine_twice",
+    "sysu_corrupt_mat", "sysu_truncated_scene", "combine_not_prepared", "combine_bad_manifest", "combine_twice",
     "combine_no_args", "unknown_command", "no_command", "dst_is_file", "bad_mode",
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, kind):
@@ -208,3 +213,35 @@ def test_cuhk03_new_protocol_missing_config(tmp_path, capsys):
                                    "--images", "labeled", "--json", "--quiet"])
     assert code == 0, err
     assert json.loads(out)["summary"]["train"]["identities"] == 6
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_printer():
+    from data_prep._io import Progress
+
+    tty = _Stream(True)
+    with Progress(4, "copy", stream=tty) as bar:
+        for _ in range(4):
+            bar.update()
+    assert tty.text.startswith("\r") and "copy: 4/4 (100.0%)" in tty.text and tty.text.endswith("\n")
+    pipe = _Stream(False)
+    with Progress(4, "copy", stream=pipe) as bar:
+        bar.update(4)
+    assert pipe.text == ""  # quick work in a log: silent
+    quiet = _Stream(True)
+    with Progress(4, "copy", stream=quiet, enabled=False) as bar:
+        bar.update(4)
+    assert quiet.text == ""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from reference.dump import read_dump, write_dump
-from reference.evaluate_cli import atomic_write, global_topk, main
+from reference.evaluate_cli import DistanceCache, atomic_write, global_topk, main
 from reference.metrics import evaluate
 from reference.rerank import re_rank
 from reference.synthetic import clustered_features
@@ -207,6 +207,26 @@ def test_shortlist_covering_the_gallery_is_the_full_computation(tmp_path, data, 
     )
     assert code == 0
     assert_matches(results[0], expected_metrics(data, oracle(data, "global+local")))
+
+
+@pytest.mark.parametrize("shortlist", [None, 7])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_distance_matrices_equal_the_oracle(tmp_path, shortlist, normalize):
+    """The matrices themselves, so that the value of the bound H_f + H_g - 1 is checked."""
+    data = make_data(seed=4, query_parts=3, gallery_parts=5)
+    path = tmp_path / "d.h5"
+    write_dump(path, data["query"], data["gallery"])
+    cache = DistanceCache(read_dump(path), normalize, shortlist, None)
+    for pair in (("query", "gallery"), ("query", "query"), ("gallery", "gallery")):
+        for distance in ("global", "local", "global+local"):
+            want = oracle(data, distance, shortlist=shortlist, normalize=normalize, pair=pair)
+            for keep in (True, False):
+                got = cache.matrix(distance, *pair, keep=keep)
+                assert got.dtype == np.float32 and got.shape == want.shape
+                np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    if shortlist is not None:
+        local = oracle(data, "local", shortlist=shortlist, normalize=normalize)
+        assert np.count_nonzero(local == 3 + 5 - 1) == 20 * (90 - shortlist)
 
 
 def test_global_topk_breaks_ties_by_index():

@@ -121,7 +121,7 @@ def test_fit_lowers_the_loss_and_logs_components():
 def test_baseline_logs_no_local_loss():
     images, labels = _colour_batches(1, seed=2)
     model = AlignedReIDModel(build_model("tiny", NUM_CLASSES, SHAPE, with_local=False))
-    model.compile(optimizer="sgd", jit_compile=False)
+    model.compile(optimizer="sgd", run_eagerly=True)
     logs = model.train_on_batch(images, labels, return_dict=True)
     assert set(logs) == {"loss", "id_loss", "global_loss", "id_accuracy"}
 
@@ -157,7 +157,8 @@ def test_trained_model_saves_and_resumes(tmp_path):
     keras.utils.set_random_seed(1)
     images, labels = _colour_batches(2, seed=3)
     model = AlignedReIDModel(build_model("tiny", NUM_CLASSES, SHAPE), local_margin=0.4)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    # eager: tracing a graph costs more than these few steps
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
     model.fit(_dataset(images, labels, 16), epochs=1, verbose=0)
     path = str(tmp_path / "train.keras")
     model.save(path)
@@ -180,7 +181,7 @@ def test_mutual_fit_logs_and_saves(tmp_path):
         build_model("tiny", NUM_CLASSES, SHAPE),
         build_model("tiny", NUM_CLASSES, SHAPE, with_local=False),
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
     history = model.fit(_dataset(images, labels, 16), epochs=1, verbose=0).history
     assert set(history) == {
         "loss", "kl_loss", "metric_mutual_loss",
@@ -258,7 +259,7 @@ def test_mixed_precision_step():
         keras.utils.set_random_seed(4)
         net = build_model("tiny", NUM_CLASSES, SHAPE)
         model = AlignedReIDModel(net)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
         assert net(images[:2])["global"].dtype == tf.bfloat16
         logs = model.train_on_batch(images, labels, return_dict=True)
     finally:
