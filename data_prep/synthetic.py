@@ -198,6 +198,31 @@ def _sample_part(part, rng):
     raise ValueError(part)
 
 
+_MINOR = ("period", "logo_u", "logo_v", "logo_size", "bag_side")
+
+
+def visibly_different(a, b):
+    """True when two specs of the same part differ in a way one can see at
+    128x64: a colour by more than 0.3 (L1, RGB in [0, 1]) or a categorical
+    field (style, texture, logo shape, sleeves, presence of a bag or cap).
+
+    Example:
+        >>> visibly_different({"colour": [0, 0, 0], "style": "shoes"},
+        ...                   {"colour": [0.05, 0, 0], "style": "shoes"})
+        False
+    """
+    for key in a:
+        x, y = a[key], b[key]
+        if key in _MINOR:
+            continue
+        if isinstance(x, list) and isinstance(y, list):
+            if np.abs(np.subtract(x, y)).sum() > 0.3:
+                return True
+        elif x != y:
+            return True
+    return False
+
+
 def _sample_identity(rng):
     spec = {p: _sample_part(p, rng) for p in PARTS}
     spec["build"] = {"width": round(float(rng.uniform(0.9, 1.12)), 3)}
@@ -213,7 +238,9 @@ def make_identities(num, lookalike_fraction, rng, taken=None):
 
     Pairs are (0, 1), (2, 3), ...; the second identity of a pair copies the
     first and re-samples exactly one body part (chosen uniformly) until it
-    differs; the build (height and width) stays the same.
+    differs visibly (:func:`visibly_different`); half of the time the part
+    keeps its dominant colour, so the difference is a detail (logo, texture,
+    style). The build (body width) stays the same.
 
     Args:
         num: number of identities.
@@ -249,7 +276,7 @@ def make_identities(num, lookalike_fraction, rng, taken=None):
                     # is then a detail (logo, texture, style) only
                     if rng.random() < 0.5 and "colour" in twin[part]:
                         twin[part]["colour"] = spec[part]["colour"]
-                if twin[part] != spec[part] and _spec_key(twin) not in taken:
+                if visibly_different(twin[part], spec[part]) and _spec_key(twin) not in taken:
                     break
             taken.add(_spec_key(twin))
             pairs.append((len(specs) - 1, len(specs), part))
@@ -615,6 +642,7 @@ def _atomic_write_bytes(path, data):
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -831,7 +859,7 @@ def contact_sheet(dst_png, *, rows=6, columns=8, seed=0, scale=2, **knobs):
                       fill=(255, 255, 0))
     dst_png = Path(dst_png)
     buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
+    sheet.quantize(colors=256).save(buf, format="PNG", optimize=True)
     _atomic_write_bytes(dst_png, buf.getvalue())
     return str(dst_png)
 

@@ -319,31 +319,42 @@ def shortlist_distances(X, Y, shortlist, out):
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def matrix_block(G, qn, gn, hf, hg, out, q0, g0, nq, ng):
-    """Aligned distances of a query block against a gallery block.
+def matrix_block(X2, qn, ybt, gn, hf, hg, out, g0, ng, qchunk):
+    """Aligned distances of every query against one gallery block.
 
-    G: [nq * Hf, Hg * ng] inner products, row q * Hf + i = part i of query
-    q, column j * ng + g = part j of gallery item g (part-major).
-    qn: [nq * Hf] and gn: [Hg * ng] squared norms of those rows/columns.
-    Writes out[q0 + q, g0 + g] for q < nq, g < ng. The squared distance is
-    qn + gn - 2 G, clamped at 0.
+    X2: [M * Hf, c] query parts (row q * Hf + i = part i of query q) and
+    qn: [M * Hf] their squared norms. ybt: [c, Hg * ng] gallery parts of the
+    block in part-major order (column j * ng + g = part j of gallery item
+    g0 + g) and gn: [Hg * ng] their squared norms. Writes out[q, g0 + g].
+
+    Queries are processed ``qchunk`` at a time per thread: one matrix
+    product G = X2[rows] @ ybt gives the inner products of the chunk (a
+    [qchunk * Hf, Hg * ng] block that stays in cache), the squared part
+    distance is qn + gn - 2 G clamped at 0, and the shortest path runs for
+    all ``ng`` gallery items at once (lanes).
     """
-    for q in prange(nq):
+    m = out.shape[0]
+    nchunks = (m + qchunk - 1) // qchunk
+    for t in prange(nchunks):
+        q0 = t * qchunk
+        nq = min(qchunk, m - q0)
+        G = np.dot(X2[q0 * hf:(q0 + nq) * hf], ybt)
         buf = np.empty((2, hg, ng), dtype=out.dtype)
         drow = np.empty((hg, ng), dtype=out.dtype)
         zero = cast_like(0.0, qn[0])
-        for i in range(hf):
-            r = q * hf + i
-            a = qn[r]
-            grow = G[r]
-            for j in range(hg):
-                d = drow[j]
-                base = j * ng
-                for g in range(ng):
-                    s = a + gn[base + g] - (grow[base + g] + grow[base + g])
-                    d[g] = tanh_half(math.sqrt(max(s, zero)))
-            dp_row(i, drow, buf[(i + 1) & 1], buf[i & 1])
-        last = buf[(hf - 1) & 1, hg - 1]
-        row = out[q0 + q]
-        for g in range(ng):
-            row[g0 + g] = last[g]
+        for q in range(nq):
+            for i in range(hf):
+                r = q * hf + i
+                a = qn[q0 * hf + r]
+                grow = G[r]
+                for j in range(hg):
+                    d = drow[j]
+                    base = j * ng
+                    for g in range(ng):
+                        s = a + gn[base + g] - (grow[base + g] + grow[base + g])
+                        d[g] = tanh_half(math.sqrt(max(s, zero)))
+                dp_row(i, drow, buf[(i + 1) & 1], buf[i & 1])
+            last = buf[(hf - 1) & 1, hg - 1]
+            row = out[q0 + q]
+            for g in range(ng):
+                row[g0 + g] = last[g]

@@ -105,7 +105,7 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
 
 @numba.njit(cache=True, parallel=True)
 def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, draws, pos_out):
-    """One repetition of the single-shot protocol (one gallery image per identity).
+    """Repetitions of the single-shot protocol (one gallery image per identity).
 
     Args:
         distmat: [Q, G] distances.
@@ -114,15 +114,18 @@ def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, d
         q_camids, g_camids: int64 cameras.
         id_ptr, id_items: identity p owns gallery items
             ``id_items[id_ptr[p]:id_ptr[p+1]]`` (ascending).
-        draws: [Q, P] uniform [0, 1) numbers; identity p's image for query i is
-            the ``floor(draws[i, p] * n)``-th (0-based, gallery order) of its
-            n images from cameras other than the query's.
-        pos_out: [Q] int64 output, the position of the query's match in the
+        draws: [R, Q, P] uniform [0, 1) numbers; in repetition r, identity p's
+            image for query i is the ``floor(draws[r, i, p] * n)``-th (0-based,
+            gallery order) of its n images from cameras other than the query's.
+        pos_out: [R, Q] int64 output, the position of the query's match in the
             reduced gallery (-1 when the query's identity has no eligible image).
     """
+    reps = draws.shape[0]
     nq = distmat.shape[0]
     num_ids = id_ptr.shape[0] - 1
-    for i in prange(nq):
+    for task in prange(reps * nq):
+        r = task // nq
+        i = task - r * nq
         qc = q_camids[i]
         chosen = np.full(num_ids, -1, np.int64)
         for p in range(num_ids):
@@ -132,7 +135,7 @@ def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, d
                     eligible += 1
             if eligible == 0:
                 continue
-            target = int(np.floor(draws[i, p] * eligible))
+            target = int(np.floor(draws[r, i, p] * eligible))
             if target >= eligible:
                 target = eligible - 1
             seen = 0
@@ -144,7 +147,7 @@ def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, d
                     seen += 1
         own = q_id[i]
         if own < 0 or chosen[own] < 0:
-            pos_out[i] = -1
+            pos_out[r, i] = -1
             continue
         km = chosen[own]
         dm = distmat[i, km]
@@ -153,4 +156,4 @@ def single_shot_positions(distmat, q_id, q_camids, g_camids, id_ptr, id_items, d
             k = chosen[p]
             if p != own and k >= 0 and _before(distmat[i, k], k, dm, km):
                 pos += 1
-        pos_out[i] = pos
+        pos_out[r, i] = pos

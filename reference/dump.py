@@ -166,7 +166,9 @@ def _check_gallery_lists(path, offsets, indices, num_query, num_gallery):
             f"has length {offsets.shape[0]}, expected Q + 1 = {num_query + 1}",
         )
     if offsets[0] != 0:
-        raise DumpError(path, "protocol/gallery_offsets", f"must start at 0, starts at {offsets[0]}")
+        raise DumpError(
+            path, "protocol/gallery_offsets", f"must start at 0, starts at {offsets[0]}"
+        )
     steps = np.diff(offsets)
     if np.any(steps < 0):
         i = int(np.flatnonzero(steps < 0)[0])
@@ -396,33 +398,39 @@ def read_dump(path):
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DumpError(path, "/", f"cannot open as HDF5: {exc}") from None
-    with f:
-        attrs = _read_attrs(path, f)
-        splits = {}
-        for split in SPLITS:
-            splits[split] = _read_split(path, f, split)
-        _check_dims(path, splits["query"], splits["gallery"])
-        gallery_lists = None
-        if "protocol" in f:
-            grp = f["protocol"]
-            if not isinstance(grp, h5py.Group):
-                raise DumpError(path, "protocol", "expected a group")
-            raw = {}
-            for key in ("gallery_offsets", "gallery_indices"):
-                raw[key] = _read_dataset(path, f, f"protocol/{key}", required=True)
-            gallery_lists = _check_gallery_lists(
-                path,
-                raw["gallery_offsets"],
-                raw["gallery_indices"],
-                len(splits["query"]["pid"]),
-                len(splits["gallery"]["pid"]),
-            )
-        elif attrs["protocol"].lower() == "cuhk-sysu":
-            raise DumpError(
-                path,
-                "protocol/gallery_offsets",
-                "missing; protocol cuhk-sysu needs the per-query gallery lists",
-            )
+    try:
+        with f:
+            attrs = _read_attrs(path, f)
+            splits = {}
+            for split in SPLITS:
+                splits[split] = _read_split(path, f, split)
+            _check_dims(path, splits["query"], splits["gallery"])
+            gallery_lists = None
+            if "protocol" in f:
+                grp = f["protocol"]
+                if not isinstance(grp, h5py.Group):
+                    raise DumpError(path, "protocol", "expected a group")
+                raw = {}
+                for key in ("gallery_offsets", "gallery_indices"):
+                    raw[key] = _read_dataset(path, f, f"protocol/{key}", required=True)
+                gallery_lists = _check_gallery_lists(
+                    path,
+                    raw["gallery_offsets"],
+                    raw["gallery_indices"],
+                    len(splits["query"]["pid"]),
+                    len(splits["gallery"]["pid"]),
+                )
+            elif attrs["protocol"].lower() == "cuhk-sysu":
+                raise DumpError(
+                    path,
+                    "protocol/gallery_offsets",
+                    "missing; protocol cuhk-sysu needs the per-query gallery lists",
+                )
+    except DumpError:
+        raise
+    except (OSError, RuntimeError, KeyError) as exc:
+        # damaged metadata that h5py only notices while reading
+        raise DumpError(path, "/", f"damaged HDF5 file: {exc}") from None
     return FeatureDump(
         path=path,
         query=splits["query"],
@@ -445,7 +453,9 @@ def _read_attrs(path, f):
             value = value[()]
         if key == "schema_version":
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise DumpError(path, "/", f"attribute schema_version must be an integer, got {value!r}")
+                raise DumpError(
+                    path, "/", f"attribute schema_version must be an integer, got {value!r}"
+                )
             if int(value) != SCHEMA_VERSION:
                 raise DumpError(
                     path,

@@ -157,7 +157,10 @@ def build_parser():
         help="cuhk03 protocol: number of random gallery draws (default 10)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="cuhk03 protocol: seed of the draws (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the cuhk03 gallery draws and of the --ranked-list query sample (default 0)",
     )
     parser.add_argument(
         "--normalize",
@@ -190,7 +193,21 @@ def build_parser():
         ),
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    reports = _reports_module()
+    if reports is not None:
+        reports.add_report_arguments(parser)
     return parser
+
+
+def _reports_module():
+    """``reference.reports`` (figures, --check-tf), or None where it is not installed."""
+    try:
+        from reference import reports
+    except ModuleNotFoundError as exc:
+        if exc.name == "reference.reports":
+            return None
+        raise
+    return reports
 
 
 def _check_args(args):
@@ -245,6 +262,12 @@ def _check_args(args):
             raise UsageError(f"--{flag}: directory {directory} does not exist")
     if args.demo is not None and os.path.exists(args.demo) and not os.path.isdir(args.demo):
         raise UsageError(f"--demo: {args.demo} exists and is not a directory")
+    reports = _reports_module()
+    if reports is not None:
+        try:
+            reports.check_report_arguments(args)
+        except reports.ReportError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _known_protocols():
@@ -464,8 +487,21 @@ def _row_blocks(m, n):
 # one evaluation
 
 
-def evaluate_one(dump, distance, cache, args, progress):
-    """Run one evaluation of a dump; return the result dict (JSON fields)."""
+def evaluate_one(dump, distance, cache, args, progress, matrices=None):
+    """Run one evaluation of a dump; return the result dict (JSON fields).
+
+    Args:
+        dump: the :class:`reference.dump.FeatureDump`.
+        distance: ``global``, ``local`` or ``global+local``.
+        cache: the dump's :class:`DistanceCache`.
+        args: the parsed command line.
+        progress: progress reporter.
+        matrices: optional dict; the [Q, G] matrix ranked by is stored in it
+            under the evaluation's name (``global+local``, ``global-rerank``, ...).
+
+    Returns:
+        dict with the fields of the ``--json`` output.
+    """
     from reference.metrics import evaluate
 
     protocol = args.protocol or dump.attrs["protocol"].lower()
@@ -489,6 +525,8 @@ def evaluate_one(dump, distance, cache, args, progress):
         seed=args.seed,
     )
     seconds = time.perf_counter() - start
+    if matrices is not None:
+        matrices[distance + ("-rerank" if args.rerank else "")] = dist
     cmc = [float(v) for v in np.asarray(res["cmc"], np.float64)]
 
     def rank(k):
@@ -795,9 +833,11 @@ def _main(argv):
         failed += 1
     dumps = [p for p in dumps if p not in missing]
 
+    reports = _reports_module()
     results = []
     for n, path in enumerate(dumps, 1):
-        progress.prefix = f"[{n}/{len(dumps)}] {path}: " if len(dumps) > 1 else f"{path}: "
+        label = f"[{n}/{len(dumps)}] {path}" if len(dumps) > 1 else path
+        progress.prefix = f"{label}: "
         try:
             progress.say("reading")
             dump = read_dump(path)
@@ -810,18 +850,20 @@ def _main(argv):
                 )
             )
             cache = DistanceCache(dump, args.normalize, args.shortlist, progress)
+            matrices = {} if reports is not None and reports.reports_requested(args) else None
             for distance in args.distance:
-                progress.prefix = (
-                    f"[{n}/{len(dumps)}] {path} {distance}: " if len(dumps) > 1
-                    else f"{path} {distance}: "
-                )
-                result = evaluate_one(dump, distance, cache, args, progress)
+                progress.prefix = f"{label} {distance}: "
+                result = evaluate_one(dump, distance, cache, args, progress, matrices)
                 results.append(result)
                 progress.say(
                     f"mAP {_pct(result['mAP'])}  rank-1 {_pct(result['rank1'])}  "
                     f"({result['seconds']:.1f} s)"
                 )
             del cache
+            if matrices is not None:
+                progress.prefix = f"{label}: "
+                _run_reports(reports, args, dump, matrices, path, progress)
+                del matrices
         except DumpError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             failed += 1
@@ -852,9 +894,23 @@ def _main(argv):
             continue
         progress.say(f"wrote {target}")
     if failed:
-        progress.say(f"{failed} problem(s); see the error line(s) above")
+        progress.say(f"{failed} problem(s) reported above; exit status 2")
         return 2
     return 0
+
+
+def _run_reports(reports, args, dump, matrices, path, progress):
+    """Make the figures / checks of ``reference.reports`` for one dump."""
+    try:
+        messages = reports.run_reports(args, dump, matrices, path, say=progress.say)
+    except reports.ReportError as exc:
+        for line in getattr(exc, "messages", []):
+            print(f"{PROG}: {path}: {line}", file=sys.stderr)
+        from reference.dump import DumpError
+
+        raise DumpError(path, "reports", str(exc)) from None
+    for line in messages:
+        print(f"{PROG}: {path}: {line}", file=sys.stderr)
 
 
 def _check_dump(dump, args):
@@ -874,7 +930,9 @@ def _check_dump(dump, args):
     known = _known_protocols()
     if protocol not in known:
         raise DumpError(
-            dump.path, "/", f"unknown protocol {protocol!r} (use --protocol; one of {', '.join(known)})"
+            dump.path,
+            "/",
+            f"unknown protocol {protocol!r} (use --protocol; one of {', '.join(known)})",
         )
     if protocol == "cuhk-sysu" and dump.gallery_lists is None:
         raise DumpError(

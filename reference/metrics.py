@@ -87,11 +87,15 @@ def _single_shot_cmc(distmat, q_pids, g_pids, q_camids, g_camids, valid, max_ran
     q_id = np.where((q_id < ids.size) & (ids[np.minimum(q_id, ids.size - 1)] == q_pids), q_id, -1)
     q_id[q_pids == -1] = -1
     rng = np.random.default_rng(seed)
-    positions = np.empty((repeats, distmat.shape[0]), np.int64)
-    for r in range(repeats):
-        draws = rng.random((distmat.shape[0], ids.size))
+    nq = distmat.shape[0]
+    positions = np.empty((repeats, nq), np.int64)
+    # repetitions in batches of at most ~32 MB of draws; the stream is the same
+    batch = max(1, min(repeats, (4 << 20) // max(1, nq * ids.size)))
+    for r0 in range(0, repeats, batch):
+        r1 = min(r0 + batch, repeats)
+        draws = rng.random((r1 - r0, nq, ids.size))
         K.single_shot_positions(distmat, q_id.astype(np.int64), q_camids, g_camids,
-                                id_ptr, order.astype(np.int64), draws, positions[r])
+                                id_ptr, order.astype(np.int64), draws, positions[r0:r1])
     positions = positions[:, valid]
     if np.any(positions < 0):  # cannot happen: validity means an eligible own image
         raise RuntimeError("single-shot protocol: a valid query lost its match")

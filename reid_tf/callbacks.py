@@ -355,7 +355,7 @@ class NaNGuard(keras.callbacks.Callback):
         f = self.failure
         terms = ", ".join(f"{k}={v}" for k, v in sorted(f["values"].items()))
         return (
-            f"non-finite loss at epoch {f['epoch'] + 1}, step {f['step']} "
+            f"non-finite values at epoch {f['epoch'] + 1}, step {f['step']} "
             f"(global step {f['global_step']}): {terms}"
         )
 

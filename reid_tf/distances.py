@@ -159,6 +159,10 @@ def shortest_path(d):
         5.0
     """
     d = ops.convert_to_tensor(d)
+    if len(d.shape) != 3 or d.shape[1] is None or d.shape[2] is None:
+        raise ValueError(
+            f"d: expected [N, Hf, Hg] with static Hf and Hg, got shape {tuple(d.shape)}"
+        )
     hf, hg = int(d.shape[1]), int(d.shape[2])
     steps = hf + hg - 1
     n = ops.shape(d)[0]
@@ -166,19 +170,20 @@ def shortest_path(d):
     # valid predecessor, so no out-of-grid value is ever selected. `big` stays
     # finite (no inf arithmetic) and far from overflow after `steps` additions.
     big = float(np.finfo(keras.backend.standardize_dtype(d.dtype)).max) / (4.0 * (steps + 1))
-    flat = ops.reshape(d, (n, hf * hg))
-    flat = ops.concatenate([flat, ops.full((n, 1), big, dtype=d.dtype)], axis=1)
-    # skew[:, k, i] = d[:, i, k - i]  (or `big` outside the grid)
-    skew = ops.take(flat, ops.convert_to_tensor(_antidiagonal_index(hf, hg)), axis=1)
-    pad = ops.full((n, 1), big, dtype=d.dtype)
-    prev = skew[:, 0, :]  # diagonal 0: only (0, 0) is valid
+    # Grid cells first, batch last: every DP step then works on whole rows.
+    flat = ops.reshape(ops.transpose(d, (1, 2, 0)), (hf * hg, n))
+    flat = ops.concatenate([flat, ops.full((1, n), big, dtype=d.dtype)], axis=0)
+    # diagonals[k][i, :] = d[:, i, k - i]  (or `big` outside the grid)
+    index = ops.convert_to_tensor(_antidiagonal_index(hf, hg))
+    diagonals = ops.unstack(ops.take(flat, index, axis=0), axis=0)
+    pad = ops.full((1, n), big, dtype=d.dtype)
+    prev = diagonals[0]  # diagonal 0: only (0, 0) is valid
     for k in range(1, steps):
         # On diagonal k, row i: up = S[i-1, j] sits at row i-1 of diagonal
         # k-1; left = S[i, j-1] sits at row i of diagonal k-1.
-        up = ops.concatenate([pad, prev[:, :-1]], axis=1)
-        left = prev
-        prev = skew[:, k, :] + ops.minimum(up, left)
-    return prev[:, hf - 1]
+        up = ops.concatenate([pad, prev[:-1]], axis=0)
+        prev = diagonals[k] + ops.minimum(up, prev)
+    return prev[hf - 1]
 
 
 def aligned_local_distance(x, y):

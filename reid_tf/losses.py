@@ -203,8 +203,10 @@ def trihard_losses(
     positive, negative, has_negative = hard_example_mining(
         ops.where(same_sample, 0, dist), labels
     )
-    d_ap = distances.safe_norm(g - ops.take(g, positive, axis=0))
-    d_an = distances.safe_norm(g - ops.take(g, negative, axis=0))
+    n = ops.shape(g)[0]
+    partners = ops.take(g, ops.concatenate([positive, negative], axis=0), axis=0)
+    pair_dist = distances.safe_norm(ops.concatenate([g, g], axis=0) - partners)
+    d_ap, d_an = pair_dist[:n], pair_dist[n:]
     global_loss = _masked_mean(ops.relu(d_ap - d_an + global_margin), has_negative)
 
     if local_features is None:
@@ -220,7 +222,6 @@ def trihard_losses(
             duplicate_representatives(flat),
         )
         positive, negative, _ = hard_example_mining(local_dist, labels)
-    n = ops.shape(loc)[0]
     anchors = ops.concatenate([loc, loc], axis=0)
     partners = ops.take(loc, ops.concatenate([positive, negative], axis=0), axis=0)
     if aligned:

@@ -568,7 +568,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         where = (f"the last good checkpoint {saved} is kept" if saved
                  else "no checkpoint had been saved")
         raise TrainingFailed(f"{guard.message()}; training stopped, {where} "
-                             "(lower --lr or check the data)")
+                             "(check the data or lower --lr, then start afresh with --overwrite)")
     return {"epochs_done": cfg.epochs, "last_logs": last_logs}
 
 

@@ -118,6 +118,7 @@ def test_lookalike_pairs_differ_in_exactly_one_part(small):
         sa, sb = specs[a - 1], specs[b - 1]
         differing = [p for p in S.PARTS if sa[p] != sb[p]]
         assert differing == [part]
+        assert S.visibly_different(sa[part], sb[part])
         assert sa["build"] == sb["build"]
         assert (a <= 6) == (b <= 6)          # both in the same split
         # in pixels: the canonical renderings differ only at that part's height
@@ -161,7 +162,7 @@ def test_vertical_shift_knob_moves_the_content():
             assert np.corrcoef(cent, dys)[0, 1] < -0.9
     assert spread[0.0] < 0.5
     assert spread[0.0] < spread[0.1] < spread[0.25]
-    assert spread[0.25] > 2.0 * spread[0.1] * 0.8
+    assert spread[0.25] > 1.6 * spread[0.1]
 
 
 def test_knobs_change_the_images():

@@ -296,6 +296,20 @@ def test_not_hdf5_missing_file_and_directory(tmp_path):
         read_dump(tmp_path)
 
 
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_truncated_file(tmp_path, fraction):
+    rng = np.random.default_rng(11)
+    good = tmp_path / "good.h5"
+    write_dump(good, make_split(rng, 20, parts=2), make_split(rng, 40, parts=2))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(DumpError) as info:
+        read_dump(cut)
+    message = str(info.value)
+    assert message.startswith(f"{cut}: /: ") and "\n" not in message
+
+
 # ----------------------------------------------------------------------------
 # writing: validation and atomicity
 

@@ -124,6 +124,9 @@ def test_baseline_logs_no_local_loss():
     model.compile(optimizer="sgd", run_eagerly=True)
     logs = model.train_on_batch(images, labels, return_dict=True)
     assert set(logs) == {"loss", "id_loss", "global_loss", "id_accuracy"}
+    scores = model.evaluate(images, labels, batch_size=16, verbose=0, return_dict=True)
+    assert set(scores) == set(logs)
+    np.testing.assert_allclose(scores["loss"], scores["id_loss"] + scores["global_loss"], rtol=1e-5)
 
 
 @pytest.mark.parametrize(
