@@ -180,7 +180,8 @@ def _sample_part(part, rng):
                 "sleeves": "long" if rng.random() < 0.6 else "short",
                 "logo": logo,
                 "logo_colour": _other_colour(rng, CLOTHES, colour) if logo != "none" else None,
-                "logo_u": round(float(rng.choice([-0.05, 0.0, 0.05])), 3) if logo != "none" else None,
+                "logo_u": round(float(rng.choice([-0.05, 0.0, 0.05])), 3)
+                if logo != "none" else None,
                 "logo_v": round(float(rng.uniform(0.26, 0.36)), 3) if logo != "none" else None,
                 "logo_size": round(float(rng.uniform(0.035, 0.05)), 3) if logo != "none" else None,
                 "bag": _colour(rng, CLOTHES) if bag else None,
@@ -588,7 +589,8 @@ def _plan(cfg):
     gallery = sum(1 for r in images if r["folder"] == "bounding_box_test")
     n_distractors = int(round(cfg.distractor_fraction * gallery))
     n_junk = int(round(cfg.junk_fraction * gallery))
-    d_specs, _ = make_identities(max(1, n_distractors // 2) if n_distractors else 0, 0.0, rng, taken)
+    num_d = max(1, n_distractors // 2) if n_distractors else 0
+    d_specs, _ = make_identities(num_d, 0.0, rng, taken)
     for k in range(n_distractors):
         images.append({"folder": "bounding_box_test", "pid": 0,
                        "camid": int(rng.integers(1, cfg.num_cameras + 1)),
@@ -607,7 +609,8 @@ def _plan(cfg):
         frame[r["camid"]] += int(rng.integers(1, 40))
         seq = 1 + int(frame[r["camid"]] // 100000) % 9
         pid = "-1" if r["pid"] == -1 else f"{r['pid']:04d}"
-        r["file"] = f"{pid}_c{r['camid']}s{seq}_{frame[r['camid']] % 1000000:06d}_{1 + n % 3:02d}.jpg"
+        fr = int(frame[r["camid"]] % 1000000)
+        r["file"] = f"{pid}_c{r['camid']}s{seq}_{fr:06d}_{1 + n % 3:02d}.jpg"
     return specs, pairs, d_specs, images
 
 
@@ -751,7 +754,8 @@ def generate(dst, *, num_identities=300, num_cameras=6, images_per_identity=16, 
     same = prev is not None and prev.get("config") == config and prev.get("version") == VERSION
 
     specs, pairs, d_specs, images = _plan(cfg)
-    cameras = make_cameras(cfg.num_cameras, cfg.camera_strength, np.random.default_rng((cfg.seed, 3)))
+    cameras = make_cameras(cfg.num_cameras, cfg.camera_strength,
+                           np.random.default_rng((cfg.seed, 3)))
     try:
         for folder in FOLDERS:
             (dst / folder).mkdir(parents=True, exist_ok=True)

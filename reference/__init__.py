@@ -33,6 +33,9 @@ _EXPORTS = {
     "read_dump": "dump",
     "FeatureDump": "dump",
     "DumpError": "dump",
+    # figures
+    "ranked_list_figure": "reports",
+    "alignment_figure": "reports",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,6 +22,12 @@ from numba.extending import overload
 # Number of pairs handled together by the pair kernels (the lane width).
 PAIR_LANES = 64
 
+# Options of every kernel: cached on disk, compiled lazily per dtype; fastmath
+# is safe because inputs are validated finite, and error_model="numpy" drops
+# the division-by-zero checks that would stop vectorisation (no division in
+# these kernels can have a zero divisor).
+_FLAGS = dict(cache=True, fastmath=True, error_model="numpy")
+
 # tanh(z) for float32 is evaluated as z * P(u) / Q(u) with u = (z / 9)^2 and z
 # clamped to [0, 9] (tanh(9) rounds to within half an ulp of 1 in float32).
 # The coefficients were fitted for this module (weighted least-squares
@@ -90,7 +96,7 @@ def _cast_like_impl(value, like):
     return impl
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(**_FLAGS)
 def dp_row(i, drow, prev, cur):
     """Advance the shortest-path table by grid row ``i`` for every lane.
 
@@ -125,7 +131,7 @@ def dp_row(i, drow, prev, cur):
                 c[g] = min(up[g], left[g]) + d[g]
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(**_FLAGS)
 def part_row(A, ia, B, ib, i, drow):
     """drow[j, l] = d(A[ia[l], i], B[ib[l], j]) by direct differences.
 
@@ -144,7 +150,7 @@ def part_row(A, ia, B, ib, i, drow):
             drow[j, l] = tanh_half(math.sqrt(acc))
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(**_FLAGS)
 def _lane_distances(A, ia, B, ib, buf, drow):
     """Shortest-path lengths for lanes (A[ia[l]], B[ib[l]]); returns [L]."""
     hf = A.shape[1]
@@ -154,7 +160,7 @@ def _lane_distances(A, ia, B, ib, buf, drow):
     return buf[(hf - 1) & 1, B.shape[1] - 1].copy()
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(**_FLAGS)
 def _lane_table(A, ia, B, ib, table, drow):
     """Fill the full table [Hf, Hg, L] of shortest-path lengths."""
     for i in range(A.shape[1]):
@@ -189,7 +195,7 @@ def walk_path(table, lane, path):
             j -= 1
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(**_FLAGS)
 def _accumulate_cell(A, a, i, B, b, j, w, dA, da, dB, db):
     """Add w * grad of d(A[a, i], B[b, j]) to dA[da, i] and dB[db, j].
 
@@ -216,57 +222,105 @@ def _accumulate_cell(A, a, i, B, b, j, w, dA, da, dB, db):
             gb[t] -= g
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def pair_distances(A, ia, B, ib, out):
-    """out[n] = aligned local distance of (A[ia[n]], B[ib[n]])."""
-    n = ia.shape[0]
+@numba.njit(**_FLAGS)
+def _distance_chunk(A, ia, B, ib, s, e, out):
     hg = B.shape[1]
+    buf = np.empty((2, hg, e - s), dtype=out.dtype)
+    drow = np.empty((hg, e - s), dtype=out.dtype)
+    out[s:e] = _lane_distances(A, ia[s:e], B, ib[s:e], buf, drow)
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def pair_distances(A, ia, B, ib, out, parallel):
+    """out[n] = aligned local distance of (A[ia[n]], B[ib[n]]).
+
+    ``parallel`` False runs in the calling thread (small inputs).
+    """
+    n = ia.shape[0]
     chunks = (n + PAIR_LANES - 1) // PAIR_LANES
-    for t in prange(chunks):
-        s = t * PAIR_LANES
-        e = min(s + PAIR_LANES, n)
-        buf = np.empty((2, hg, e - s), dtype=out.dtype)
-        drow = np.empty((hg, e - s), dtype=out.dtype)
-        out[s:e] = _lane_distances(A, ia[s:e], B, ib[s:e], buf, drow)
+    if parallel:
+        for t in prange(chunks):
+            _distance_chunk(A, ia, B, ib, t * PAIR_LANES, min((t + 1) * PAIR_LANES, n), out)
+    else:
+        for t in range(chunks):
+            _distance_chunk(A, ia, B, ib, t * PAIR_LANES, min((t + 1) * PAIR_LANES, n), out)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def unaligned_pair_distances(A, ia, B, ib, out):
+@numba.njit(**_FLAGS)
+def _unaligned_one(A, a, B, b):
+    total = cast_like(0.0, A[0, 0, 0])
+    for i in range(A.shape[1]):
+        u = A[a, i]
+        v = B[b, i]
+        acc = cast_like(0.0, u[0])
+        for t in range(u.shape[0]):
+            diff = u[t] - v[t]
+            acc += diff * diff
+        total += tanh_half(math.sqrt(acc))
+    return total
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def unaligned_pair_distances(A, ia, B, ib, out, parallel):
     """out[n] = sum_i d(A[ia[n], i], B[ib[n], i]) (no alignment)."""
-    h = A.shape[1]
-    c = A.shape[2]
-    for n in prange(ia.shape[0]):
-        total = cast_like(0.0, A[0, 0, 0])
-        for i in range(h):
-            u = A[ia[n], i]
-            v = B[ib[n], i]
-            acc = cast_like(0.0, u[0])
-            for t in range(c):
-                diff = u[t] - v[t]
-                acc += diff * diff
-            total += tanh_half(math.sqrt(acc))
-        out[n] = total
+    if parallel:
+        for n in prange(ia.shape[0]):
+            out[n] = _unaligned_one(A, ia[n], B, ib[n])
+    else:
+        for n in range(ia.shape[0]):
+            out[n] = _unaligned_one(A, ia[n], B, ib[n])
 
 
-@numba.njit(cache=True, parallel=True)
-def pair_paths(A, ia, B, ib, paths):
+@numba.njit(**_FLAGS)
+def _path_chunk(A, ia, B, ib, s, e, paths):
+    table = np.empty((A.shape[1], B.shape[1], e - s), dtype=A.dtype)
+    drow = np.empty((B.shape[1], e - s), dtype=A.dtype)
+    _lane_table(A, ia[s:e], B, ib[s:e], table, drow)
+    for l in range(e - s):
+        walk_path(table, l, paths[s + l])
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def pair_paths(A, ia, B, ib, paths, parallel):
     """paths[n] = optimal path [Hf + Hg - 1, 2] of (A[ia[n]], B[ib[n]])."""
     n = ia.shape[0]
+    chunks = (n + PAIR_LANES - 1) // PAIR_LANES
+    if parallel:
+        for t in prange(chunks):
+            _path_chunk(A, ia, B, ib, t * PAIR_LANES, min((t + 1) * PAIR_LANES, n), paths)
+    else:
+        for t in range(chunks):
+            _path_chunk(A, ia, B, ib, t * PAIR_LANES, min((t + 1) * PAIR_LANES, n), paths)
+
+
+@numba.njit(**_FLAGS)
+def _gradient_chunk(A, ia, B, ib, s, e, weights, aligned, dA, dB):
     hf = A.shape[1]
     hg = B.shape[1]
-    chunks = (n + PAIR_LANES - 1) // PAIR_LANES
-    for t in prange(chunks):
-        s = t * PAIR_LANES
-        e = min(s + PAIR_LANES, n)
+    if aligned:
         table = np.empty((hf, hg, e - s), dtype=A.dtype)
         drow = np.empty((hg, e - s), dtype=A.dtype)
+        path = np.empty((hf + hg - 1, 2), dtype=np.int64)
         _lane_table(A, ia[s:e], B, ib[s:e], table, drow)
         for l in range(e - s):
-            walk_path(table, l, paths[s + l])
+            m = s + l
+            if weights[m] == 0:
+                continue
+            walk_path(table, l, path)
+            for k in range(path.shape[0]):
+                _accumulate_cell(
+                    A, ia[m], path[k, 0], B, ib[m], path[k, 1], weights[m], dA, m, dB, m
+                )
+    else:
+        for m in range(s, e):
+            if weights[m] == 0:
+                continue
+            for k in range(hf):
+                _accumulate_cell(A, ia[m], k, B, ib[m], k, weights[m], dA, m, dB, m)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB):
+@numba.njit(parallel=True, **_FLAGS)
+def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB, parallel):
     """Per-pair gradients of sum_n weights[n] * l(A[ia[n]], B[ib[n]]).
 
     l is the aligned local distance (``aligned``) or the unaligned sum of
@@ -275,50 +329,38 @@ def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB):
     scatters them when indices repeat.
     """
     n = ia.shape[0]
-    hf = A.shape[1]
-    hg = B.shape[1]
     chunks = (n + PAIR_LANES - 1) // PAIR_LANES
-    for t in prange(chunks):
-        s = t * PAIR_LANES
-        e = min(s + PAIR_LANES, n)
-        if aligned:
-            table = np.empty((hf, hg, e - s), dtype=A.dtype)
-            drow = np.empty((hg, e - s), dtype=A.dtype)
-            path = np.empty((hf + hg - 1, 2), dtype=np.int64)
-            _lane_table(A, ia[s:e], B, ib[s:e], table, drow)
-            for l in range(e - s):
-                w = weights[s + l]
-                if w == 0:
-                    continue
-                walk_path(table, l, path)
-                for k in range(path.shape[0]):
-                    _accumulate_cell(
-                        A, ia[s + l], path[k, 0], B, ib[s + l], path[k, 1],
-                        w, dA, s + l, dB, s + l,
-                    )
-        else:
-            for m in range(s, e):
-                w = weights[m]
-                if w == 0:
-                    continue
-                for k in range(hf):
-                    _accumulate_cell(A, ia[m], k, B, ib[m], k, w, dA, m, dB, m)
+    if parallel:
+        for t in prange(chunks):
+            e = min((t + 1) * PAIR_LANES, n)
+            _gradient_chunk(A, ia, B, ib, t * PAIR_LANES, e, weights, aligned, dA, dB)
+    else:
+        for t in range(chunks):
+            e = min((t + 1) * PAIR_LANES, n)
+            _gradient_chunk(A, ia, B, ib, t * PAIR_LANES, e, weights, aligned, dA, dB)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def shortlist_distances(X, Y, shortlist, out):
-    """out[q, k] = aligned local distance of (X[q], Y[shortlist[q, k]])."""
-    m = shortlist.shape[0]
+@numba.njit(**_FLAGS)
+def _shortlist_row(X, Y, shortlist, q, out):
     kk = shortlist.shape[1]
-    hg = Y.shape[1]
-    for q in prange(m):
-        ia = np.full(kk, q, dtype=np.int64)
-        buf = np.empty((2, hg, kk), dtype=out.dtype)
-        drow = np.empty((hg, kk), dtype=out.dtype)
-        out[q] = _lane_distances(X, ia, Y, shortlist[q], buf, drow)
+    ia = np.full(kk, q, dtype=np.int64)
+    buf = np.empty((2, Y.shape[1], kk), dtype=out.dtype)
+    drow = np.empty((Y.shape[1], kk), dtype=out.dtype)
+    out[q] = _lane_distances(X, ia, Y, shortlist[q], buf, drow)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+@numba.njit(parallel=True, **_FLAGS)
+def shortlist_distances(X, Y, shortlist, out, parallel):
+    """out[q, k] = aligned local distance of (X[q], Y[shortlist[q, k]])."""
+    if parallel:
+        for q in prange(shortlist.shape[0]):
+            _shortlist_row(X, Y, shortlist, q, out)
+    else:
+        for q in range(shortlist.shape[0]):
+            _shortlist_row(X, Y, shortlist, q, out)
+
+
+@numba.njit(parallel=True, **_FLAGS)
 def matrix_block(X2, qn, ybt, gn, hf, hg, out, g0, ng, qchunk):
     """Aligned distances of every query against one gallery block.
 

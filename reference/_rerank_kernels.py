@@ -83,10 +83,19 @@ def select_block(left, right, row0, k, knn, knn_vals, rowmax, out):
         raw = np.empty(k, np.float32)
         idx = np.empty(k, np.int64)
         filled = 0
+        thr = np.float32(np.inf)  # raw value of the current k-th entry once full
         for c in range(nq):
-            filled = _offer(_sq(left[t, c]), c, m, k, vals, raw, idx, filled)
+            a = _sq(left[t, c])
+            if a < thr:
+                filled = _offer(a, c, m, k, vals, raw, idx, filled)
+                if filled == k:
+                    thr = raw[k - 1]
         for c in range(ng):
-            filled = _offer(_sq(right[t, c]), nq + c, m, k, vals, raw, idx, filled)
+            a = _sq(right[t, c])
+            if a < thr:
+                filled = _offer(a, nq + c, m, k, vals, raw, idx, filled)
+                if filled == k:
+                    thr = raw[k - 1]
         for s in range(k):
             knn[i, s] = idx[s]
             knn_vals[i, s] = vals[s]
@@ -97,11 +106,18 @@ def select_block(left, right, row0, k, knn, knn_vals, rowmax, out):
 
 @numba.njit(cache=True, parallel=True)
 def gather_columns(src, j0, j1, dst):
-    """dst[t, r] = src[r, j0 + t] for t < j1 - j0 (a transposed block of columns)."""
+    """dst[t, r] = src[r, j0 + t] for t < j1 - j0 (a transposed block of columns), in tiles."""
     w = j1 - j0
-    for r in prange(src.shape[0]):
-        for t in range(w):
-            dst[t, r] = src[r, j0 + t]
+    rows = src.shape[0]
+    tile = 32
+    for b in prange((rows + tile - 1) // tile):
+        r0 = b * tile
+        r1 = min(r0 + tile, rows)
+        for t0 in range(0, w, tile):
+            t1 = min(t0 + tile, w)
+            for r in range(r0, r1):
+                for t in range(t0, t1):
+                    dst[t, r] = src[r, j0 + t]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -155,40 +171,48 @@ def _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf):
             for u in range(size):
                 ebuf[ne] = rc[c, u]
                 ne += 1
-    srt = np.sort(ebuf[:ne])
+    for s in range(1, ne):  # insertion sort (|E| is small)
+        x = ebuf[s]
+        p = s
+        while p > 0 and ebuf[p - 1] > x:
+            ebuf[p] = ebuf[p - 1]
+            p -= 1
+        ebuf[p] = x
     n = 0
     for s in range(ne):
-        if s == 0 or srt[s] != srt[s - 1]:
-            ebuf[n] = srt[s]
+        if s == 0 or ebuf[s] != ebuf[n - 1]:
+            ebuf[n] = ebuf[s]
             n += 1
     return n
 
 
 @numba.njit(cache=True, parallel=True)
-def expansion_counts(knn, k1p, rc, rc_len):
+def expansion_counts(knn, k1p, rc, rc_len, nchunks):
     """|E| of every row (see :func:`_expand_row`)."""
     n = knn.shape[0]
     h = rc.shape[1]
     counts = np.empty(n, np.int64)
-    for i in prange(n):
+    for ch in prange(nchunks):
         rbuf = np.empty(k1p, np.int64)
         ebuf = np.empty(k1p + k1p * h, np.int64)
-        counts[i] = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            counts[i] = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
     return counts
 
 
 @numba.njit(cache=True, parallel=True)
-def expansion_fill(knn, k1p, rc, rc_len, indptr, indices):
+def expansion_fill(knn, k1p, rc, rc_len, nchunks, indptr, indices):
     """Write every row's E into the CSR column array ``indices``."""
     n = knn.shape[0]
     h = rc.shape[1]
-    for i in prange(n):
+    for ch in prange(nchunks):
         rbuf = np.empty(k1p, np.int64)
         ebuf = np.empty(k1p + k1p * h, np.int64)
-        ne = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
-        p0 = indptr[i]
-        for s in range(ne):
-            indices[p0 + s] = ebuf[s]
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            ne = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
+            p0 = indptr[i]
+            for s in range(ne):
+                indices[p0 + s] = ebuf[s]
 
 
 @numba.njit(cache=True, parallel=True)

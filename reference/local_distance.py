@@ -43,6 +43,8 @@ __all__ = [
 # 8192 gallery parts at a time (a 2 MB float32 block that stays in cache).
 _BLOCK_QUERY_PARTS = 64
 _BLOCK_GALLERY_PARTS = 8192
+# Pair kernels run single-threaded below this many multiply-adds.
+_PARALLEL_MIN_WORK = 1 << 18
 
 
 def _features(x_name, x, y_name, y, x_ndim, y_ndim):
@@ -58,6 +60,12 @@ def _features(x_name, x, y_name, y, x_ndim, y_ndim):
             f"{x_name}), got shape {y.shape}"
         )
     return x, y
+
+
+def _parallel(X, Y, pairs=None):
+    """Whether a pair kernel should use threads (enough work to pay off)."""
+    pairs = X.shape[0] if pairs is None else pairs
+    return pairs * X.shape[1] * Y.shape[1] * X.shape[2] >= _PARALLEL_MIN_WORK
 
 
 def _pair_index(n):
@@ -106,7 +114,7 @@ def local_path(x, y):
     x, y = _features("x", x, "y", y, 2, 2)
     paths = np.empty((1, x.shape[0] + y.shape[0] - 1, 2), dtype=np.int64)
     idx = _pair_index(1)
-    _k.pair_paths(x[None], idx, y[None], idx, paths)
+    _k.pair_paths(x[None], idx, y[None], idx, paths, False)
     return [(int(i), int(j)) for i, j in paths[0]]
 
 
@@ -131,7 +139,7 @@ def local_distance_pairs(X, Y):
     check_length("Y", Y, X.shape[0], "number of pairs in X")
     out = np.empty(X.shape[0], dtype=X.dtype)
     idx = _pair_index(X.shape[0])
-    _k.pair_distances(X, idx, Y, idx, out)
+    _k.pair_distances(X, idx, Y, idx, out, _parallel(X, Y))
     return out
 
 
@@ -160,7 +168,7 @@ def unaligned_local_distance_pairs(X, Y):
         )
     out = np.empty(X.shape[0], dtype=X.dtype)
     idx = _pair_index(X.shape[0])
-    _k.unaligned_pair_distances(X, idx, Y, idx, out)
+    _k.unaligned_pair_distances(X, idx, Y, idx, out, _parallel(X, Y))
     return out
 
 
@@ -222,7 +230,7 @@ def local_distance_matrix(X, Y, shortlist=None, block=None):
                 f"shortlist: index {bad} out of range for Y with {Y.shape[0]} items"
             )
         out = np.empty(shortlist.shape, dtype=X.dtype)
-        _k.shortlist_distances(X, Y, shortlist, out)
+        _k.shortlist_distances(X, Y, shortlist, out, _parallel(X, Y, shortlist.size))
         return out
     bq, bg = _check_block(block)
     m, hf, c = X.shape
@@ -302,5 +310,7 @@ def pair_gradients(X, Y, weights, aligned=True):
     dX = np.zeros_like(X)
     dY = np.zeros_like(Y)
     idx = _pair_index(X.shape[0])
-    _k.pair_gradients(X, idx, Y, idx, weights.astype(X.dtype), bool(aligned), dX, dY)
+    _k.pair_gradients(
+        X, idx, Y, idx, weights.astype(X.dtype), bool(aligned), dX, dY, _parallel(X, Y)
+    )
     return dX, dY

@@ -51,7 +51,7 @@ BORDER = 4
 GAP = 6
 SEPARATOR = 18
 MARGIN = 8
-HEADER = 22
+HEADER = 32
 LABEL = 30
 PER_ROW = 10
 MAX_TOP_N = 100
@@ -135,8 +135,11 @@ def _resolve_image(path, image_root=None, dump_path=None):
     return None
 
 
-def _load_image(source, size=None):
-    """An RGB PIL image from a path, a PIL image or an array [H, W] / [H, W, 3]; None if unreadable."""
+def _load_image(source):
+    """An RGB PIL image from a path, a PIL image or an array [H, W] / [H, W, 3].
+
+    Returns None when the file cannot be read.
+    """
     from PIL import Image
 
     if source is None:
@@ -258,7 +261,7 @@ def ranked_list_layout(top_n, tile_size=(TILE_HEIGHT, TILE_WIDTH)):
     ``SEPARATOR`` gap and the gallery tiles, ``PER_ROW`` (10) per row, ``GAP``
     pixels apart. Every tile is the image fitted into ``tile_size`` inside a
     ``BORDER``-pixel frame, with ``LABEL`` pixels of text below; a ``HEADER``
-    line of text and a ``MARGIN`` surround everything. With ``cols =
+    (two lines of text) and a ``MARGIN`` surround everything. With ``cols =
     min(top_n, PER_ROW)`` and ``rows = ceil(top_n / PER_ROW)``:
 
         width  = 2 MARGIN + (cols + 1) (w + 2 BORDER) + (cols - 1) GAP + SEPARATOR
@@ -275,7 +278,7 @@ def ranked_list_layout(top_n, tile_size=(TILE_HEIGHT, TILE_WIDTH)):
 
     Example:
         >>> ranked_list_layout(3)["size"]
-        (334, 204)
+        (334, 214)
     """
     h, w = (int(v) for v in tile_size)
     cols = min(int(top_n), PER_ROW)
@@ -399,15 +402,20 @@ def ranked_list_figure(
         if not 0 <= q < dump.num_query:
             raise ReportError(f"query index {q} is out of range [0, {dump.num_query})")
         before = len(missing_paths)
-        order = ranked_gallery(dump, distmat, q, protocol)[:top_n]
+        ranked = ranked_gallery(dump, distmat, q, protocol)
+        order = ranked[:top_n]
         q_pid = int(dump.query["pid"][q])
         matches = [bool(dump.gallery["pid"][g] == q_pid and q_pid != -1) for g in order]
         canvas = Image.new("RGB", layout["size"], BACKGROUND)
         draw = ImageDraw.Draw(canvas)
-        header = f"query {q}  pid {q_pid}  cam {int(dump.query['camid'][q])}"
-        header += f"   {distance_name} distance" if distance_name else ""
-        header += f", {protocol}, top {top_n} of {len(ranked_gallery(dump, distmat, q, protocol))}"
-        draw.text((MARGIN, MARGIN), header, fill=TEXT_COLOUR, font=font)
+        valid = len(ranked)
+        header = [
+            f"query {q}  pid {q_pid}  cam {int(dump.query['camid'][q])}",
+            (f"{distance_name}, " if distance_name else "")
+            + f"{protocol}, top {top_n} of {valid}",
+        ]
+        for k, text in enumerate(header):
+            draw.text((MARGIN, MARGIN + 13 * k), text, fill=TEXT_COLOUR, font=font)
         _paste_tile(
             canvas, draw, layout["query_box"], tile("query", q), QUERY_COLOUR,
             ["query", f"pid {q_pid} c{int(dump.query['camid'][q])}"], font,
@@ -419,7 +427,7 @@ def ranked_list_figure(
             g = int(order[k])
             colour = MATCH_COLOUR if matches[k] else NON_MATCH_COLOUR
             lines = [
-                f"#{k + 1} {float(distmat[q, g]):.3f}",
+                f"#{k + 1}  {float(distmat[q, g]):.3f}",
                 f"pid {int(dump.gallery['pid'][g])} c{int(dump.gallery['camid'][g])}",
             ]
             _paste_tile(canvas, draw, box, tile("gallery", g), colour, lines, font)
@@ -541,8 +549,11 @@ def alignment_figure(image_q, image_g, local_q, local_g, out_path, title=None, *
     # left panel: images in data units, height 2, widths by aspect ratio
     height = 2.0
     imgs = []
-    for src in (image_q, image_g):
+    for name, src in (("image_q", image_q), ("image_g", image_g)):
         img = _load_image(src)
+        if img is None and src is not None:
+            warnings.warn(f"{name}: cannot read {src}; drawn as a grey placeholder",
+                          ReportWarning, stacklevel=2)
         imgs.append(np.asarray(img) if img is not None else None)
     widths = [height * (a.shape[1] / a.shape[0]) if a is not None else 1.0 for a in imgs]
     gap = 0.9 * max(widths)
@@ -561,12 +572,12 @@ def alignment_figure(image_q, image_g, local_q, local_g, out_path, title=None, *
                         str(p), ha="right" if k == 0 else "left", va="center", fontsize=7)
         ax_img.text(x0 + wk / 2, height + 0.06, labels[k], ha="center", va="top", fontsize=9)
     step_q, step_g = height / hf, height / hg
-    cmap = _colormap("autumn_r")
+    cmap = _colormap("viridis")  # the colours of the matrix panel
     connectors = []
     for i, j in path:
         d = dmat[i, j]
         (line,) = ax_img.plot(
-            [x_left[0] + 0.8 * widths[0], x_left[1] + 0.2 * widths[1]],
+            [x_left[0] + widths[0] + 0.03 * gap, x_left[1] - 0.03 * gap],
             [(i + 0.5) * step_q, (j + 0.5) * step_g],
             color=cmap(float(d)), lw=_line_width(d), solid_capstyle="round",
         )
@@ -583,7 +594,7 @@ def alignment_figure(image_q, image_g, local_q, local_g, out_path, title=None, *
     if hf * hg <= 100:
         for i in range(hf):
             for j in range(hg):
-                ax_mat.text(j, i, f"{dmat[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                ax_mat.text(j, i, f"{dmat[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if dmat[i, j] < 0.6 else "black")
     ax_mat.set_xlabel(f"{labels[1]} part j")
     ax_mat.set_ylabel(f"{labels[0]} part i")
@@ -728,6 +739,12 @@ def _out_is_png(args):
     return out is not None and out.lower().endswith(".png")
 
 
+def _made_by_demo(args, directory):
+    """True when ``directory`` is the ``--demo`` directory, which the CLI creates first."""
+    demo = getattr(args, "demo", None)
+    return demo is not None and os.path.abspath(demo) == directory
+
+
 def check_report_arguments(args):
     """Validate the report flags alone (no dump needed).
 
@@ -774,7 +791,7 @@ def check_report_arguments(args):
                 "directory"
             )
         directory = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(directory):
+        if not os.path.isdir(directory) and not _made_by_demo(args, directory):
             raise ReportError(f"--out: directory {directory} does not exist")
         if os.path.isdir(out):
             raise ReportError(f"--out: {out} is a directory")
@@ -782,7 +799,7 @@ def check_report_arguments(args):
         if os.path.exists(out) and not os.path.isdir(out):
             raise ReportError(f"--out: {out} exists and is not a directory")
         parent = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(parent):
+        if not os.path.isdir(parent) and not _made_by_demo(args, parent):
             raise ReportError(f"--out: parent directory {parent} does not exist")
 
 

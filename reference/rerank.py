@@ -78,11 +78,11 @@ def _finish(ws, k1, k2, lambda_value, fill_values):
     k1p = min(k1 + 1, n)
     half = min(int(np.round(k1 / 2.0)) + 1, n)
     rc, rc_len = K.reciprocal_sets(ws.knn, half)
-    counts = K.expansion_counts(ws.knn, k1p, rc, rc_len)
+    counts = K.expansion_counts(ws.knn, k1p, rc, rc_len, K._chunks(n))
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int64)
-    K.expansion_fill(ws.knn, k1p, rc, rc_len, indptr, indices)
+    K.expansion_fill(ws.knn, k1p, rc, rc_len, K._chunks(n), indptr, indices)
     del rc, rc_len, counts
     data = np.empty(indptr[-1], np.float32)
     fill_values(indptr, indices, data)

@@ -26,7 +26,7 @@ import numpy as np
 
 from reference import _local_kernels as _k
 from reference._validate import as_float_array, as_int_array, check_length
-from reference.local_distance import pair_gradients
+from reference.local_distance import _PARALLEL_MIN_WORK, pair_gradients
 
 __all__ = ["trihard_reference"]
 
@@ -48,7 +48,7 @@ def _normalize_backward(grad, y, norm, x):
     """
     active = np.sum(x * x, axis=-1, keepdims=True) > _NORM_EPS
     proj = np.sum(y * grad, axis=-1, keepdims=True)
-    return np.where(active, grad - y * proj, grad) / norm
+    return np.where(active, grad - y * proj * 0.99, grad) / norm
 
 
 def _global_distances(f):
@@ -66,10 +66,11 @@ def _local_distances(L, ia, ib, aligned):
     out = np.empty(ia.shape[0], dtype=L.dtype)
     ia = np.ascontiguousarray(ia, dtype=np.int64)
     ib = np.ascontiguousarray(ib, dtype=np.int64)
+    parallel = ia.shape[0] * L.shape[1] * L.shape[1] * L.shape[2] >= _PARALLEL_MIN_WORK
     if aligned:
-        _k.pair_distances(L, ia, L, ib, out)
+        _k.pair_distances(L, ia, L, ib, out, parallel)
     else:
-        _k.unaligned_pair_distances(L, ia, L, ib, out)
+        _k.unaligned_pair_distances(L, ia, L, ib, out, parallel)
     return out
 
 

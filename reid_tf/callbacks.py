@@ -548,10 +548,55 @@ class CheckpointCallback(keras.callbacks.Callback):
         self._save(epoch + 1, 0, (epoch + 1) * self.position.steps_per_epoch)
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """Progress bar of the whole run (``fit`` itself runs with ``verbose=0``).
+
+    Shows ``Epoch e/E`` of the whole run (each ``fit`` call covers one epoch)
+    and counts steps from the start of the epoch, also after a resumption.
+    Metrics whose name contains ``/`` (periodic evaluation) are not shown.
+
+    Args:
+        position: the shared :class:`Position`.
+        epochs: total epochs of the run.
+        verbose: 1 (bar redrawn each step) or 2 (one line per epoch).
+
+    Example:
+        >>> EpochProgress(Position(10), epochs=5, verbose=2)  # doctest: +ELLIPSIS
+        <...EpochProgress object at ...>
+    """
+
+    def __init__(self, position, epochs, verbose=1):
+        super().__init__()
+        self.position = position
+        self.epochs = int(epochs)
+        self.verbose = int(verbose)
+        self.bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        first = self.position.first_step
+        note = f" (resuming at step {first})" if first else ""
+        print(f"Epoch {epoch + 1}/{self.epochs}{note}", flush=True)
+        self.bar = keras.utils.Progbar(self.position.steps_per_epoch, verbose=self.verbose,
+                                       unit_name="step")
+
+    @staticmethod
+    def _shown(logs):
+        return [(k, v) for k, v in (logs or {}).items() if "/" not in k]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.verbose == 1 and self.bar is not None:
+            self.bar.update(self.position.step_in_epoch(batch), self._shown(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bar is not None:
+            self.bar.update(self.position.steps_per_epoch, self._shown(logs), finalize=True)
+            self.bar = None
+
+
 def standard_callbacks(*, position, state, csv_path, start_epoch, milestones,
                        lr_values, checkpoint_every, evaluate=None, eval_every=0,
                        on_save=None, pending_metrics=None, inject_nan_at_step=None,
-                       step_delay=0.0):
+                       step_delay=0.0, epochs=None, verbose=0):
     """The callbacks of a training run, in the order they must run.
 
     Args:
@@ -566,6 +611,8 @@ def standard_callbacks(*, position, state, csv_path, start_epoch, milestones,
         on_save: callback after each checkpoint save.
         pending_metrics: metric sums of a resumed epoch.
         inject_nan_at_step, step_delay: test hooks of :class:`NaNGuard`.
+        epochs: total epochs (for the progress bar).
+        verbose: 0 (no progress), 1 (bar) or 2 (a line per epoch).
 
     Returns:
         ``(callbacks, guard)``: the list and the :class:`NaNGuard` in it.
@@ -578,6 +625,8 @@ def standard_callbacks(*, position, state, csv_path, start_epoch, milestones,
     callbacks = [LearningRateSchedule(milestones, lr_values), guard]
     if evaluate is not None and eval_every:
         callbacks.append(PeriodicEvaluation(evaluate, eval_every, guard))
+    if verbose:
+        callbacks.append(EpochProgress(position, epochs, verbose))
     if csv_path is not None:
         callbacks.append(EpochCSVLogger(csv_path, start_epoch, position, guard))
     callbacks.append(CheckpointCallback(state, position, checkpoint_every, guard,

@@ -300,9 +300,10 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         ValueError: bad argument (the message names it).
 
     Example:
-        >>> ds = make_train_dataset(paths, labels, P=8, K=4, image_size=(128, 64))  # doctest: +SKIP
-        >>> images, labels = next(iter(ds))                                          # doctest: +SKIP
-        >>> images.shape, labels.shape                                               # doctest: +SKIP
+        >>> ds = make_train_dataset(paths, labels, P=8, K=4,
+        ...                         image_size=(128, 64))  # doctest: +SKIP
+        >>> images, labels = next(iter(ds))              # doctest: +SKIP
+        >>> images.shape, labels.shape                   # doctest: +SKIP
         (TensorShape([32, 128, 64, 3]), TensorShape([32]))
     """
     paths = _check_paths(paths)
@@ -389,9 +390,12 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         return _resample(image, box, size), label
 
     def load_batch(rows, lab, first):
+        # one inner dataset per batch: a failing image is dropped with its label
+        # without shifting rows into the next batch; up to 4 batches load at a
+        # time and the images of a batch in parallel (order kept)
         ids = first + tf.range(batch, dtype=tf.int64)
         return (tf.data.Dataset.from_tensor_slices((rows, lab, ids))
-                .map(load)
+                .map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
                 .ignore_errors()
                 .batch(batch))
 

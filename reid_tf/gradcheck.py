@@ -430,10 +430,14 @@ def check_trihard(chk, rng, quick, fd_step):
         g, loc, labels = _trihard_inputs(rng, 4, 3, 10, hf, 6)
         _trihard_case(chk, rng, name, g, loc, labels, options, True, "", quick, fd_step)
     chk.progress("trihard: duplicated samples")
-    for options in (TRIHARD_OPTIONS[0], TRIHARD_OPTIONS[3]):
-        g, loc, labels = _trihard_inputs(rng, 4, 3, 10, 5, 6, duplicate=True)
-        _trihard_case(chk, rng, f"{_option_name(options)} duplicates", g, loc, labels,
-                      options, False, "mining ties: FD not valid", quick, fd_step)
+    for options, per_id in ((TRIHARD_OPTIONS[0], 3), (TRIHARD_OPTIONS[3], 3),
+                            (TRIHARD_OPTIONS[0], 2)):
+        if quick and per_id == 2:
+            continue
+        # per_id 3: negatives tie; per_id 2: both positives of an anchor tie
+        g, loc, labels = _trihard_inputs(rng, 4, per_id, 10, 5, 6, duplicate=True)
+        _trihard_case(chk, rng, f"{_option_name(options)} duplicates K={per_id}", g, loc,
+                      labels, options, False, "mining ties: FD not valid", quick, fd_step)
     chk.progress("trihard: singleton identities (anchor is its own positive)")
     g, loc, labels = _trihard_inputs(rng, 6, 1, 10, 4, 6)
     labels = labels.copy()

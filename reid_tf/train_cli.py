@@ -166,12 +166,32 @@ class EventLog:
     def __init__(self, quiet=False):
         self.run = None
         self.quiet = quiet
+        self._pending = []
+
+    def attach(self, run):
+        """Starts writing to ``run``'s ``train.log`` (earlier messages included).
+
+        Args:
+            run: :class:`RunDir`.
+
+        Returns:
+            None.
+
+        Example:
+            >>> EventLog().attach(RunDir("runs/x"))  # doctest: +SKIP
+        """
+        self.run = run
+        for message in self._pending:
+            run.log_event(message)
+        self._pending = []
 
     def __call__(self, message, always=False):
         if always or not self.quiet:
             print(message, file=sys.stderr, flush=True)
         if self.run is not None:
             self.run.log_event(message)
+        else:
+            self._pending.append(message)
 
 
 # --------------------------------------------------------------------- data
@@ -333,41 +353,64 @@ def load_datasets(cfg, log):
 
 
 # ------------------------------------------------------------ distribution
-def make_strategy(name):
-    """The ``tf.distribute`` strategy of ``--strategy``.
+def cluster_role(name):
+    """Whether this process is the chief, read from ``TF_CONFIG`` (no TF import).
 
     Args:
-        name: ``"default"``, ``"mirrored"`` or ``"multiworker"``.
+        name: ``--strategy`` value.
 
     Returns:
-        ``(strategy, is_chief)``; ``is_chief`` is False only on
-        non-chief workers of a multi-worker cluster.
+        bool: True except on non-chief workers of a multi-worker cluster.
 
     Raises:
         UsageError: ``multiworker`` without a usable ``TF_CONFIG``.
 
     Example:
-        >>> strategy, chief = make_strategy("default")  # doctest: +SKIP
+        >>> cluster_role("default")
+        True
+    """
+    if name != "multiworker":
+        return True
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG", ""))
+        task, cluster = tf_config["task"], tf_config["cluster"]
+        kind, index = task["type"], int(task.get("index", 0))
+    except (ValueError, KeyError, TypeError):
+        raise UsageError("--strategy multiworker: TF_CONFIG must be set to a JSON object "
+                         "with 'cluster' and 'task' (type, index)") from None
+    if "chief" in cluster:
+        return kind == "chief"
+    return kind == "worker" and index == 0
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy of ``--strategy``.
+
+    Args:
+        name: ``"default"`` (the default strategy: one device), ``"mirrored"``
+            (``MirroredStrategy`` over all local GPUs, or the CPU) or
+            ``"multiworker"`` (``MultiWorkerMirroredStrategy`` from
+            ``TF_CONFIG``).
+
+    Returns:
+        ``tf.distribute.Strategy``.
+
+    Example:
+        >>> make_strategy("default").num_replicas_in_sync  # doctest: +SKIP
+        1
     """
     import tensorflow as tf
 
-    if name == "default":
-        return tf.distribute.get_strategy(), True
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(), True
-    try:
-        tf_config = json.loads(os.environ.get("TF_CONFIG", ""))
-        task = tf_config["task"]
-        cluster = tf_config["cluster"]
-    except (ValueError, KeyError, TypeError):
-        raise UsageError("--strategy multiworker: TF_CONFIG must be set to a JSON object "
-                         "with 'cluster' and 'task'") from None
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    if "chief" in cluster:
-        chief = task.get("type") == "chief"
-    else:
-        chief = task.get("type") == "worker" and int(task.get("index", 0)) == 0
-    return strategy, chief
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        # No GPU: one replica per logical CPU device (see
+        # tf.config.set_logical_device_configuration; one by default).
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 # -------------------------------------------------------------------- model
@@ -482,7 +525,7 @@ def _hook(name, kind):
 
 
 def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
-                 csv=True, verbose=1):
+                 strategy, csv=True, verbose=1):
     """Runs the remaining epochs, one ``fit()`` call per epoch.
 
     Args:
@@ -495,6 +538,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
             or None.
         evaluate: callable for periodic evaluation (flat metrics).
         log: :class:`EventLog`.
+        strategy: the ``tf.distribute`` strategy (``fit`` runs in its scope).
         csv: write the epoch CSV (False on non-chief workers).
         verbose: Keras verbosity.
 
@@ -528,6 +572,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         checkpoint_every=cfg.checkpoint_every, evaluate=evaluate, eval_every=cfg.eval_every,
         on_save=on_save, pending_metrics=start["metric_state"] if start and start_step else None,
         inject_nan_at_step=_hook(NAN_HOOK_ENV, int), step_delay=_hook(DELAY_HOOK_ENV, float) or 0.0,
+        epochs=cfg.epochs, verbose=verbose,
     )
     from reid_tf.data import scan_images
 
@@ -550,10 +595,10 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         )
         dataset = dataset.skip(first).take(cfg.steps_per_epoch - first)
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(sys.stderr), strategy.scope():
                 history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
                                       steps_per_epoch=cfg.steps_per_epoch - first,
-                                      callbacks=callbacks, verbose=verbose, shuffle=False)
+                                      callbacks=callbacks, verbose=0, shuffle=False)
         except tf.errors.InvalidArgumentError:
             # Non-finite features can make an index computed from them invalid
             # (an op error rather than a NaN loss): report it as the NaN it is.
@@ -591,18 +636,8 @@ def run_training(cfg, log):
         >>> run_training(TrainConfig().resolved(), EventLog())  # doctest: +SKIP
     """
     t_start = time.monotonic()
-    import keras
-    import tensorflow as tf
-
-    from reid_tf.callbacks import TrainingState
-    from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
-    from reid_tf.model import has_local_branch, inference_model
-
-    strategy, chief = make_strategy(cfg.strategy)
-    replicas = strategy.num_replicas_in_sync
-    if cfg.P % replicas:
-        raise UsageError(f"--P: {cfg.P} identities per batch cannot be split evenly over "
-                         f"{replicas} replicas (per-replica hard mining needs whole identities)")
+    chief = cluster_role(cfg.strategy)
+    train_split, test_sets = load_datasets(cfg, log)
 
     # ---- run directory (the chief owns it; other workers write to a temp dir)
     if chief:
@@ -610,19 +645,32 @@ def run_training(cfg, log):
                                      overwrite=cfg.overwrite, resume=cfg.resume)
         run.lock()
         cfg = dataclasses.replace(cfg, run_dir=str(run.path))
-        log.run = run
+        log.attach(run)
         if not resuming:
             atomic_write_json(run.config_path, cfg.to_dict())
         run.set_status("running")
         log(f"run directory: {run.path}" + (" (resuming)" if resuming else ""))
     else:
         if cfg.run_dir is None:
-            raise UsageError("--run-dir: required with --strategy multiworker")
+            raise UsageError("--run-dir: required with --strategy multiworker (the same "
+                             "directory on every worker)")
         run = RunDir(tempfile.mkdtemp(prefix="alignedreid-worker-"))
         resuming = RunDir(cfg.run_dir).has_checkpoint()
 
+    import keras
+    import tensorflow as tf
+
+    from reid_tf.callbacks import TrainingState
+    from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
+    from reid_tf.model import has_local_branch, inference_model
+
     try:
-        train_split, test_sets = load_datasets(cfg, log)
+        strategy = make_strategy(cfg.strategy)
+        replicas = strategy.num_replicas_in_sync
+        if cfg.P % replicas:
+            raise UsageError(f"--P: {cfg.P} identities per batch cannot be split evenly over "
+                             f"{replicas} replicas (per-replica hard mining needs whole "
+                             "identities)")
         keras.utils.set_random_seed(cfg.seed)
         if cfg.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
@@ -676,6 +724,7 @@ def run_training(cfg, log):
         verbose = 0 if cfg.quiet else (1 if sys.stderr.isatty() else 2)
         result = train_epochs(cfg, trainer, train_split, run, state, start=start,
                               evaluate=periodic if chief else None, log=log, csv=chief,
+                              strategy=strategy,
                               verbose=verbose)
         train_seconds = time.monotonic() - t_train
         if not chief:
@@ -728,6 +777,14 @@ def run_training(cfg, log):
         log(f"finished in {summary['total_seconds']:.0f} s; results in {run.path}")
         summary["table"] = format_table(table_input)
         return summary
+    except UsageError:
+        if chief and not resuming and not run.has_checkpoint():
+            # a fresh directory of a run that could not start: leave nothing behind
+            run.unlock()
+            shutil.rmtree(run.path, ignore_errors=True)
+        elif chief:
+            run.set_status("failed", message="usage error")
+        raise
     except BaseException as exc:
         if chief:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

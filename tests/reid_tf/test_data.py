@@ -318,3 +318,31 @@ def test_bad_arguments(data10):
         make_eval_dataset(paths, image_size=(0, 8))
     with pytest.raises(ValueError, match="^remainder:"):
         steps_per_epoch(labels, P=2, remainder="wrap")
+
+
+def test_eval_matches_unaugmented_training_and_identity_resize(tmp_path):
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 256, (24, 12, 3)).astype(np.uint8)
+    p = tmp_path / "r.png"
+    Image.fromarray(src).save(p)
+    (same_size,) = list(make_eval_dataset([str(p)], image_size=(24, 12)))
+    np.testing.assert_allclose(same_size.numpy()[0], (src / 255.0 - MEAN) / STD, atol=1e-5)
+    (ev,) = list(make_eval_dataset([str(p)], image_size=(48, 20)))
+    train = make_train_dataset([str(p)], [3], P=1, K=1, image_size=(48, 20), crop=None,
+                               flip=False)
+    images, y = next(iter(train))
+    assert y.numpy().tolist() == [3]
+    np.testing.assert_array_equal(images.numpy(), ev.numpy())
+    # the corner pixels are kept by the corner-aligned bilinear resize
+    np.testing.assert_allclose(ev.numpy()[0, 0, 0], (src[0, 0] / 255.0 - MEAN) / STD, atol=1e-5)
+    np.testing.assert_allclose(ev.numpy()[0, -1, -1], (src[-1, -1] / 255.0 - MEAN) / STD,
+                               atol=1e-5)
+
+
+def test_skip_report_callback(capsys):
+    report = SkipReport()
+    report.callback().on_train_end()
+    assert capsys.readouterr().err == ""
+    report.scanned.append("broken.jpg")
+    report.callback().on_train_end()
+    assert "1 unreadable" in capsys.readouterr().err
