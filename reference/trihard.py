@@ -48,7 +48,7 @@ def _normalize_backward(grad, y, norm, x):
     """
     active = np.sum(x * x, axis=-1, keepdims=True) > _NORM_EPS
     proj = np.sum(y * grad, axis=-1, keepdims=True)
-    return np.where(active, grad - y * proj * 0.99, grad) / norm
+    return np.where(active, grad - y * proj, grad) / norm
 
 
 def _global_distances(f):

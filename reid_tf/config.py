@@ -100,8 +100,8 @@ class TrainConfig:
         "--synthetic-seed", "synthetic dataset: generator seed", "data",
         metavar="SEED"))
     image_size: list = _f([128, 64], **_opt(
-        "--image-size", "network input height and width in pixels (paper: "
-        "256 128 or 224 224; default 128 64 keeps the CPU demo fast)", "data",
+        "--image-size", "network input height and width in pixels (full size: "
+        "256 128; the small default keeps the CPU demo fast)", "data",
         metavar=("H", "W"), nargs=2))
     P: int = _f(8, **_opt(
         "--P", "identities per training batch (paper: 40 for a batch of 160)",

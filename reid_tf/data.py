@@ -239,7 +239,7 @@ def scan_images(paths, num_parallel_calls=AUTOTUNE):
 # ----------------------------------------------------------------- training
 def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=True,
                        crop="pad", pad=10, crop_fraction=0.8, seed=0, deterministic=False,
-                       remainder="pad", scan=True, report=None,
+                       remainder="pad", scan=True, report=None, first_batch=0,
                        num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
     """An infinite dataset of PK batches for metric learning.
 
@@ -289,6 +289,9 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         scan: decode every file once before training (about N / 5000 s).
         report: a :class:`SkipReport` to fill (one is created otherwise and
             attached to the returned dataset as ``dataset.skip_report``).
+        first_batch: start at batch number ``first_batch`` (to resume: the
+            same batches as ``.skip(first_batch)`` without loading the
+            skipped images).
         num_parallel_calls: parallel image loaders.
         prefetch: batches to prefetch.
 
@@ -328,6 +331,8 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         raise ValueError(f"crop_fraction: must be in (0, 1], got {crop_fraction}")
     if int(pad) < 0:
         raise ValueError(f"pad: must be >= 0, got {pad}")
+    if int(first_batch) < 0:
+        raise ValueError(f"first_batch: must be >= 0, got {first_batch}")
     P, K, pad = int(P), int(K), int(pad)
     size = _check_size(image_size)
     report = SkipReport() if report is None else report
@@ -404,7 +409,7 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         with tf.control_dependencies([counter.assign_add(missing)]):
             return tf.identity(images), tf.identity(lab)
 
-    ds = (tf.data.Dataset.counter(dtype=tf.int64)
+    ds = (tf.data.Dataset.counter(start=int(first_batch), dtype=tf.int64)
           .map(sample)
           .interleave(load_batch, cycle_length=4, block_length=1,
                       num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic))

@@ -599,6 +599,13 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
                 history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
                                       steps_per_epoch=cfg.steps_per_epoch - first,
                                       callbacks=callbacks, verbose=0, shuffle=False)
+        except ValueError as exc:
+            if cfg.strategy == "multiworker" and "PerReplica" in str(exc):
+                raise UsageError(
+                    "--strategy multiworker: this Keras version's fit() cannot run under "
+                    "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy "
+                    "mirrored on one machine") from None
+            raise
         except tf.errors.InvalidArgumentError:
             # Non-finite features can make an index computed from them invalid
             # (an op error rather than a NaN loss): report it as the NaN it is.

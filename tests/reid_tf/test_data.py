@@ -346,3 +346,13 @@ def test_skip_report_callback(capsys):
     report.scanned.append("broken.jpg")
     report.callback().on_train_end()
     assert "1 unreadable" in capsys.readouterr().err
+
+
+def test_first_batch_resumes_like_skip(data10):
+    paths, labels, _ = data10
+    kw = dict(P=4, K=2, image_size=SIZE, crop="pad", pad=2, seed=7, deterministic=True)
+    skipped = _batches(make_train_dataset(paths, labels, **kw).skip(4), 3)
+    resumed = _batches(make_train_dataset(paths, labels, first_batch=4, **kw), 3)
+    for (xa, ya), (xb, yb) in zip(skipped, resumed):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)

@@ -1,0 +1,77 @@
+"""reid_tf.extract: the CLI and its HDF5 dump."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from reid_tf.extract import main
+from tests.train.conftest import REPO, prepared_dir, subprocess_env
+
+
+def test_extract_cli_reproduces_the_training_dump(trained_run, cache_dir, tmp_path, capsys):
+    from reference import read_dump
+
+    out = tmp_path / "dump.h5"
+    code = main(["--model", str(trained_run["dir"] / "model.keras"),
+                 "--data", str(prepared_dir(cache_dir)), "--out", str(out),
+                 "--batch-size", "7", "--json", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["local_shape"] == [4, 128] and summary["global_dim"] == 256
+    mine = read_dump(out)
+    ref = read_dump(trained_run["dir"] / "features" / "synthetic.h5")
+    assert summary["num_query"] == len(ref.query["pid"])
+    for split in ("query", "gallery"):
+        a, b = getattr(mine, split), getattr(ref, split)
+        # batch size 7 instead of 32: the same features up to float round-off
+        np.testing.assert_allclose(a["global"], b["global"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a["local"], b["local"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(a["pid"], b["pid"])
+        np.testing.assert_array_equal(a["camid"], b["camid"])
+        assert list(a["path"]) == list(b["path"])
+    assert mine.attrs["protocol"] == "market1501"
+    assert mine.gallery_lists is None
+
+
+def test_extract_normalize_and_no_local(trained_run, cache_dir, tmp_path):
+    from reference import read_dump
+
+    out = tmp_path / "n.h5"
+    assert main(["--model", str(trained_run["dir"] / "model.keras"),
+                 "--data", str(prepared_dir(cache_dir)), "--out", str(out),
+                 "--no-local", "--normalize", "--quiet"]) == 0
+    dump = read_dump(out)
+    assert "local" not in dump.query
+    norms = np.linalg.norm(dump.gallery["global"].astype(np.float64), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("which, needle", [
+    ("model", "--model"), ("data", "--data"), ("out", "--out"), ("batch", "--batch-size"),
+])
+def test_extract_errors_are_one_line(which, needle, trained_run, cache_dir, tmp_path, capsys):
+    args = {"--model": str(trained_run["dir"] / "model.keras"),
+            "--data": str(prepared_dir(cache_dir)), "--out": str(tmp_path / "d.h5"),
+            "--batch-size": "8"}
+    bad = {"model": ("--model", str(tmp_path / "missing.keras")),
+           "data": ("--data", str(tmp_path)),
+           "out": ("--out", str(tmp_path / "no" / "such" / "d.h5")),
+           "batch": ("--batch-size", "0")}[which]
+    args[bad[0]] = bad[1]
+    code = main([x for kv in args.items() for x in kv] + ["--quiet"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 2
+    assert len(err) == 1 and needle in err[0]
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_extract_module_entry_point_help():
+    proc = subprocess.run([sys.executable, "-m", "reid_tf.extract", "--help"], cwd=REPO,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for flag in ("--model", "--data", "--out", "--batch-size", "--no-local", "--normalize",
+                 "--json"):
+        assert flag in proc.stdout
