@@ -444,13 +444,15 @@ def is_finished(run_dir):
     return (Path(run_dir) / "metrics.json").is_file()
 
 
-def train_run(args, run_dir, log_path):
+def train_run(args, run_dir, log_path, threads=None):
     """Runs ``train.py ARGS`` in a subprocess (the training call; tests replace it).
 
     Args:
         args: ``train.py`` arguments (``--run-dir`` included).
         run_dir: the run directory (unused here; for replacements in tests).
         log_path: file that receives the subprocess's stderr.
+        threads: CPU threads of the subprocess's TensorFlow (intra-op and
+            OpenMP), or None for TensorFlow's default (all cores).
 
     Returns:
         int exit status of ``train.py``.
@@ -461,6 +463,10 @@ def train_run(args, run_dir, log_path):
     """
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threads:
+        env["TF_NUM_INTRAOP_THREADS"] = str(threads)
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+        env["OMP_NUM_THREADS"] = str(threads)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as err:
         proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args],
@@ -516,7 +522,7 @@ def read_run(run_dir):
     }
 
 
-def run_benchmark(settings, *, work_dir, seeds, variants, log, report_only=False):
+def run_benchmark(settings, *, work_dir, seeds, variants, log, report_only=False, workers=1):
     """Trains (or reuses) every (variant, seed) run and collects the results.
 
     Args:
@@ -526,6 +532,8 @@ def run_benchmark(settings, *, work_dir, seeds, variants, log, report_only=False
         variants: list of :class:`Variant`.
         log: callable for progress messages.
         report_only: do not train; collect the finished runs only.
+        workers: trainings run at the same time (each with cores / workers
+            CPU threads).
 
     Returns:
         dict with ``"runs"`` {variant key: {seed: read_run(...) or
@@ -555,35 +563,46 @@ def run_benchmark(settings, *, work_dir, seeds, variants, log, report_only=False
                                                     sort_keys=True) + "\n")
         data = prepare_data(settings, work_dir, log)
     runs = {v.key: {} for v in variants}
-    total = len(variants) * len(seeds)
-    done = 0
+    jobs = [(v, s) for v in variants for s in seeds]
+    total = len(jobs)
     t0 = time.monotonic()
-    for v in variants:
-        for s in seeds:
-            done += 1
-            run_dir = run_dir_of(config_dir, v.key, s)
-            if not is_finished(run_dir) and not report_only:
-                args = ["--data", str(data), *settings.train_flags(s), *settings.variant_flags(v),
-                        "--run-dir", str(run_dir), "--quiet", "--json",
-                        "--checkpoint-every", str(max(settings.steps_per_epoch, 1)),
-                        "--keep-checkpoints", "1"]
-                log(f"[{done}/{total}] training {v.label}, seed {s} "
-                    f"(elapsed {time.monotonic() - t0:.0f} s)")
-                t = time.monotonic()
-                code = train_run(args, run_dir, run_dir.parent / f"seed{s}.stderr.log")
-                if code != 0 or not is_finished(run_dir):
-                    runs[v.key][s] = {"error": f"train.py exited with status {code} "
-                                               f"(see {run_dir.parent / f'seed{s}.stderr.log'})"}
-                    log(f"[{done}/{total}] {v.label}, seed {s}: FAILED ({runs[v.key][s]['error']})")
-                    continue
-                r = read_run(run_dir)
-                runs[v.key][s] = r
-                g = r["metrics"].get("global", {})
-                log(f"[{done}/{total}] {v.label}, seed {s}: done in {time.monotonic() - t:.0f} s; "
-                    f"global rank-1 {100 * g.get('rank1', float('nan')):.1f}, "
-                    f"mAP {100 * g.get('mAP', float('nan')):.1f}")
-            elif is_finished(run_dir):
-                runs[v.key][s] = read_run(run_dir)
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+    def one(index, v, s):
+        run_dir = run_dir_of(config_dir, v.key, s)
+        tag = f"[{index}/{total}] {v.label}, seed {s}"
+        if is_finished(run_dir) or report_only:
+            return read_run(run_dir) if is_finished(run_dir) else None
+        args = ["--data", str(data), *settings.train_flags(s), *settings.variant_flags(v),
+                "--run-dir", str(run_dir), "--quiet", "--json",
+                "--checkpoint-every", str(max(settings.steps_per_epoch, 1)),
+                "--keep-checkpoints", "1"]
+        log(f"{tag}: training (elapsed {time.monotonic() - t0:.0f} s)")
+        t = time.monotonic()
+        log_path = run_dir.parent / f"seed{s}.stderr.log"
+        code = train_run(args, run_dir, log_path, threads) if threads else \
+            train_run(args, run_dir, log_path)
+        if code != 0 or not is_finished(run_dir):
+            error = f"train.py exited with status {code} (see {log_path})"
+            log(f"{tag}: FAILED ({error})")
+            return {"error": error}
+        r = read_run(run_dir)
+        g = r["metrics"].get("global", {})
+        log(f"{tag}: done in {time.monotonic() - t:.0f} s; global rank-1 "
+            f"{100 * g.get('rank1', float('nan')):.1f}, mAP {100 * g.get('mAP', float('nan')):.1f}")
+        return r
+
+    if workers > 1 and not report_only:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(one, i, v, s) for i, (v, s) in enumerate(jobs, 1)]
+            results = [f.result() for f in futures]
+    else:
+        results = [one(i, v, s) for i, (v, s) in enumerate(jobs, 1)]
+    for (v, s), r in zip(jobs, results):
+        if r is not None:
+            runs[v.key][s] = r
     return {"runs": runs, "config_dir": str(config_dir), "data": None if data is None else str(data)}
 
 
@@ -1191,6 +1210,9 @@ def build_parser():
                    help="variants to run, among " + ", ".join(VARIANT_KEYS) + " (default: all)")
     g.add_argument("--work-dir", default="runs/ablation", metavar="DIR",
                    help="where the dataset and the run directories go (default runs/ablation)")
+    g.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N runs at the same time, each with (cores / N) CPU threads "
+                        "(default 1)")
     g.add_argument("--report-only", action="store_true",
                    help="train nothing; build the tables from the finished runs")
     g = p.add_argument_group("synthetic data (data_prep.synthetic knobs; see docs/synthetic.md)")
@@ -1309,6 +1331,8 @@ def settings_from_args(args):
     for name in ("global_margin", "local_margin", "kl_weight", "metric_weight"):
         if not (getattr(s, name) >= 0 and math.isfinite(getattr(s, name))):
             raise UsageError(f"--{name.replace('_', '-')}: must be >= 0")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: must be >= 1 (got {args.jobs})")
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UsageError(f"--seeds: expected distinct non-negative seeds (got {seeds})")
@@ -1350,7 +1374,7 @@ def main(argv=None):
                 raise UsageError(f"--analysis: cannot read {args.analysis}: {exc.strerror}") \
                     from None
         result = run_benchmark(settings, work_dir=args.work_dir, seeds=seeds, variants=variants,
-                               log=log, report_only=args.report_only)
+                               log=log, report_only=args.report_only, workers=args.jobs)
     except UsageError as exc:
         print(f"ablation: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

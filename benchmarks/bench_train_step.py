@@ -79,13 +79,17 @@ def _parse_args(argv):
     args = parser.parse_args(argv)
     problems = []
     if args.batch < 2 * K_PER_ID or args.batch % K_PER_ID:
-        problems.append(f"--batch: expected a multiple of {K_PER_ID} >= {2 * K_PER_ID}, got {args.batch}")
+        problems.append(
+            f"--batch: expected a multiple of {K_PER_ID} >= {2 * K_PER_ID}, got {args.batch}"
+        )
     if args.repeats < 1 or args.warmup < 0:
         problems.append("--repeats: expected >= 1 (and --warmup >= 0)")
     if min(args.height, args.width) < 32:
         problems.append("--height/--width: expected >= 32")
-    if args.num_classes < 2:
-        problems.append("--num-classes: expected >= 2")
+    if args.num_classes < max(2, args.batch // K_PER_ID):
+        problems.append(
+            f"--num-classes: expected >= 2 and >= batch / {K_PER_ID} identities per batch"
+        )
     if problems:
         print(f"bench_train_step.py: error: {problems[0]}", file=sys.stderr)
         sys.exit(2)

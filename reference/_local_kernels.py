@@ -341,23 +341,67 @@ def pair_gradients(A, ia, B, ib, weights, aligned, dA, dB, parallel):
 
 
 @numba.njit(**_FLAGS)
-def _shortlist_row(X, Y, shortlist, q, out):
+def _query_against_block(G, r0, qn, q0, gn, hf, hg, ng, buf, drow, out_row, g0):
+    """Distances of one query against ``ng`` gallery items from inner products.
+
+    G[r0 + i, j * ng + g] = <part i of the query, part j of gallery item g>,
+    qn[q0 + i] and gn[j * ng + g] the squared norms. The squared part
+    distance is qn + gn - 2 G, clamped at 0. Writes out_row[g0 + g].
+    buf: [2, Hg, ng] and drow: [Hg, ng] scratch.
+    """
+    zero = cast_like(0.0, qn[0])
+    for i in range(hf):
+        a = qn[q0 + i]
+        grow = G[r0 + i]
+        for j in range(hg):
+            d = drow[j]
+            base = j * ng
+            for g in range(ng):
+                s = a + gn[base + g] - (grow[base + g] + grow[base + g])
+                d[g] = tanh_half(math.sqrt(max(s, zero)))
+        dp_row(i, drow, buf[(i + 1) & 1], buf[i & 1])
+    last = buf[(hf - 1) & 1, hg - 1]
+    for g in range(ng):
+        out_row[g0 + g] = last[g]
+
+
+@numba.njit(**_FLAGS)
+def _shortlist_row(X2, qn, Y, ynorm, shortlist, q, out):
+    hf = X2.shape[0] // shortlist.shape[0]
+    hg = Y.shape[1]
     kk = shortlist.shape[1]
-    ia = np.full(kk, q, dtype=np.int64)
-    buf = np.empty((2, Y.shape[1], kk), dtype=out.dtype)
-    drow = np.empty((Y.shape[1], kk), dtype=out.dtype)
-    out[q] = _lane_distances(X, ia, Y, shortlist[q], buf, drow)
+    # gathered gallery parts in part-major order: row j * K + k
+    yb = np.empty((hg * kk, Y.shape[2]), dtype=Y.dtype)
+    gn = np.empty(hg * kk, dtype=Y.dtype)
+    for k in range(kk):
+        src = Y[shortlist[q, k]]
+        for j in range(hg):
+            dst = yb[j * kk + k]
+            part = src[j]
+            for t in range(part.shape[0]):  # explicit copy: faster than slice assignment
+                dst[t] = part[t]
+            gn[j * kk + k] = ynorm[shortlist[q, k], j]
+    G = np.dot(X2[q * hf:(q + 1) * hf], yb.T)
+    buf = np.empty((2, hg, kk), dtype=out.dtype)
+    drow = np.empty((hg, kk), dtype=out.dtype)
+    _query_against_block(G, 0, qn, q * hf, gn, hf, hg, kk, buf, drow, out[q], 0)
 
 
 @numba.njit(parallel=True, **_FLAGS)
-def shortlist_distances(X, Y, shortlist, out, parallel):
-    """out[q, k] = aligned local distance of (X[q], Y[shortlist[q, k]])."""
+def shortlist_distances(X2, qn, Y, ynorm, shortlist, out, parallel):
+    """out[q, k] = aligned local distance of (query q, Y[shortlist[q, k]]).
+
+    X2: [M * Hf, c] query parts, qn: [M * Hf] their squared norms,
+    Y: [N, Hg, c], ynorm: [N, Hg] squared part norms. Per query, the listed
+    gallery parts are gathered, one matrix product gives the inner
+    products, and the shortest path runs with the K items as lanes.
+    """
     if parallel:
         for q in prange(shortlist.shape[0]):
-            _shortlist_row(X, Y, shortlist, q, out)
+            _shortlist_row(X2, qn, Y, ynorm, shortlist, q, out)
     else:
         for q in range(shortlist.shape[0]):
-            _shortlist_row(X, Y, shortlist, q, out)
+            _shortlist_row(X2, qn, Y, ynorm, shortlist, q, out)
 
 
 @numba.njit(parallel=True, **_FLAGS)
@@ -371,9 +415,8 @@ def matrix_block(X2, qn, ybt, gn, hf, hg, out, g0, ng, qchunk):
 
     Queries are processed ``qchunk`` at a time per thread: one matrix
     product G = X2[rows] @ ybt gives the inner products of the chunk (a
-    [qchunk * Hf, Hg * ng] block that stays in cache), the squared part
-    distance is qn + gn - 2 G clamped at 0, and the shortest path runs for
-    all ``ng`` gallery items at once (lanes).
+    [qchunk * Hf, Hg * ng] block that stays in cache), then the shortest
+    path runs for all ``ng`` gallery items at once (lanes).
     """
     m = out.shape[0]
     nchunks = (m + qchunk - 1) // qchunk
@@ -383,20 +426,7 @@ def matrix_block(X2, qn, ybt, gn, hf, hg, out, g0, ng, qchunk):
         G = np.dot(X2[q0 * hf:(q0 + nq) * hf], ybt)
         buf = np.empty((2, hg, ng), dtype=out.dtype)
         drow = np.empty((hg, ng), dtype=out.dtype)
-        zero = cast_like(0.0, qn[0])
         for q in range(nq):
-            for i in range(hf):
-                r = q * hf + i
-                a = qn[q0 * hf + r]
-                grow = G[r]
-                for j in range(hg):
-                    d = drow[j]
-                    base = j * ng
-                    for g in range(ng):
-                        s = a + gn[base + g] - (grow[base + g] + grow[base + g])
-                        d[g] = tanh_half(math.sqrt(max(s, zero)))
-                dp_row(i, drow, buf[(i + 1) & 1], buf[i & 1])
-            last = buf[(hf - 1) & 1, hg - 1]
-            row = out[q0 + q]
-            for g in range(ng):
-                row[g0 + g] = last[g]
+            _query_against_block(
+                G, q * hf, qn, (q0 + q) * hf, gn, hf, hg, ng, buf, drow, out[q0 + q], g0
+            )

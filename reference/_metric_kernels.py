@@ -17,6 +17,20 @@ def _before(d0, k0, d1, k1):
 
 
 @numba.njit(cache=True, parallel=True)
+def count_nonfinite(a):
+    """Number of NaN or infinite entries of a 2-d array."""
+    rows = a.shape[0]
+    bad = np.zeros(rows, np.int64)
+    for i in prange(rows):
+        c = 0
+        for j in range(a.shape[1]):
+            x = a[i, j]
+            c += (x - x) != 0
+        bad[i] = c
+    return bad.sum()
+
+
+@numba.njit(cache=True, parallel=True)
 def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
                  remove_same_camera, use_lists, list_ptr, list_idx,
                  first_pos, ap, inp):
@@ -81,15 +95,17 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
             d = distmat[i, k]
             if not _before(d, k, dlast, klast):
                 continue
-            lo = 0
-            hi = n - 1
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if _before(md[mid], mi[mid], d, k):
-                    lo = mid + 1
-                else:
-                    hi = mid
-            cnt[lo] += 1
+            # branch-free lower bound: the number of matches before (d, k)
+            base = 0
+            size = n
+            while size > 1:
+                half = size >> 1
+                j = base + half
+                ahead = (md[j] < d) | ((md[j] == d) & (mi[j] < k))
+                base += half * ahead
+                size -= half
+            base += (md[base] < d) | ((md[base] == d) & (mi[base] < k))
+            cnt[base] += 1
         before = 0
         total = 0.0
         pos = 0

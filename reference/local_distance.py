@@ -195,7 +195,8 @@ def local_distance_matrix(X, Y, shortlist=None, block=None):
     meanwhile (through threadpoolctl). Peak extra memory is the output plus
     one block per thread and one gallery block, never the
     [M * Hf, N * Hg] matrix of the whole problem. With a shortlist only the
-    listed pairs are computed, by direct differences.
+    listed pairs are computed (same expansion, one matrix product per
+    query over its gathered shortlist).
 
     Args:
         X: [M, Hf, c] query local features.
@@ -230,7 +231,12 @@ def local_distance_matrix(X, Y, shortlist=None, block=None):
                 f"shortlist: index {bad} out of range for Y with {Y.shape[0]} items"
             )
         out = np.empty(shortlist.shape, dtype=X.dtype)
-        _k.shortlist_distances(X, Y, shortlist, out, _parallel(X, Y, shortlist.size))
+        x2 = X.reshape(-1, X.shape[2])
+        qnorm = np.einsum("ij,ij->i", x2, x2)
+        ynorm = np.einsum("gjc,gjc->gj", Y, Y)
+        parallel = _parallel(X, Y, shortlist.size)
+        with _single_threaded_blas() if parallel else contextlib.nullcontext():
+            _k.shortlist_distances(x2, qnorm, Y, ynorm, shortlist, out, parallel)
         return out
     bq, bg = _check_block(block)
     m, hf, c = X.shape

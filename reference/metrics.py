@@ -18,6 +18,22 @@ PROTOCOLS = ("market1501", "cuhk03", "cuhk-sysu")
 _ALIASES = {"duke": "market1501", "dukemtmc": "market1501", "msmt17": "market1501"}
 
 
+def _as_distmat(value):
+    """distmat as a C-contiguous 2-d float32/float64 array, checked finite in one parallel pass."""
+    arr = np.asarray(value)
+    if arr.dtype in (np.float32, np.float64):
+        arr = np.ascontiguousarray(arr)
+        if arr.ndim != 2:
+            raise ValueError(f"distmat: expected a 2-d array, got shape {arr.shape}")
+        if arr.size == 0:
+            raise ValueError(f"distmat: expected a non-empty array, got shape {arr.shape}")
+        bad = int(K.count_nonfinite(arr))
+        if bad:
+            raise ValueError(f"distmat: contains {bad} NaN or infinite value(s)")
+        return arr
+    return as_float_array("distmat", arr, ndim=2)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
@@ -147,7 +163,7 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol="market1501",
         ([1.0, 1.0, 1.0], 1.0)
     """
     name = _protocol_name(protocol)
-    distmat = as_float_array("distmat", distmat, ndim=2)
+    distmat = _as_distmat(distmat)
     nq, ng = distmat.shape
     q_pids = as_int_array("q_pids", q_pids)
     g_pids = as_int_array("g_pids", g_pids)

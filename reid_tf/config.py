@@ -172,7 +172,7 @@ class TrainConfig:
         action="store_true"))
 
     # -------------------------------------------------------- optimisation
-    epochs: int = _f(6, **_opt(
+    epochs: int = _f(8, **_opt(
         "--epochs", "training epochs", "optimisation", metavar="N"))
     steps_per_epoch: int = _f(25, **_opt(
         "--steps-per-epoch", "batches per epoch (paper: 2000 batches of 160)",

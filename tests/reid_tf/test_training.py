@@ -86,7 +86,9 @@ def _np_objective(out, labels, margin=0.5, aligned=True):
 def test_loss_matches_numpy_oracle(with_local, aligned):
     keras.utils.set_random_seed(0)
     net = build_model("tiny", NUM_CLASSES, SHAPE, local_channels=8, with_local=with_local)
-    model = AlignedReIDModel(net, aligned=aligned, id_weight=0.7, global_weight=1.3, local_weight=2.0)
+    model = AlignedReIDModel(
+        net, aligned=aligned, id_weight=0.7, global_weight=1.3, local_weight=2.0
+    )
     _, labels = _colour_batches(1, P=4, K=2, seed=1)
     images = np.random.default_rng(1).uniform(size=(len(labels), *SHAPE)).astype("float32")
     y_pred = model(images, training=False)
@@ -104,11 +106,13 @@ def test_loss_matches_numpy_oracle(with_local, aligned):
 
 
 def test_fit_lowers_the_loss_and_logs_components():
-    keras.utils.set_random_seed(0)
+    """fit() in a (one-replica) distribution strategy scope, XLA-compiled."""
     images, labels = _colour_batches(4, seed=0)
-    net = build_model("tiny", NUM_CLASSES, SHAPE)
-    model = AlignedReIDModel(net)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = AlignedReIDModel(build_model("tiny", NUM_CLASSES, SHAPE))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
     history = model.fit(_dataset(images, labels, 16), epochs=3, verbose=0).history
     assert set(history) == {"loss", "id_loss", "global_loss", "local_loss", "id_accuracy"}
     assert history["loss"][-1] < 0.5 * history["loss"][0]
@@ -241,7 +245,8 @@ def test_mutual_gradient_is_each_networks_own_dml_gradient():
 
     outs = {k: {n: tf.constant(v) for n, v in net(x, training=False).items()}
             for k, net in (("net1", net1), ("net2", net2))}
-    for net, grad, peer in ((net1, grads[:split], outs["net2"]), (net2, grads[split:], outs["net1"])):
+    cases = ((net1, grads[:split], outs["net2"]), (net2, grads[split:], outs["net1"]))
+    for net, grad, peer in cases:
         with tf.GradientTape(persistent=True) as tape:
             out = net(x, training=False)
             dml = _dml_objective(out, peer, labels, kl_weight, metric_weight)
@@ -251,7 +256,9 @@ def test_mutual_gradient_is_each_networks_own_dml_gradient():
         for g, e in zip(grad, expected):
             np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=2e-4, atol=1e-6)
         # the mutual terms do contribute (the comparison above can fail)
-        differences = [np.abs(np.asarray(e) - np.asarray(o)).max() for e, o in zip(expected, own_grad)]
+        differences = [
+            np.abs(np.asarray(e) - np.asarray(o)).max() for e, o in zip(expected, own_grad)
+        ]
         assert max(differences) > 1e-4
 
 
@@ -269,14 +276,3 @@ def test_mixed_precision_step():
         keras.mixed_precision.set_dtype_policy("float32")
     assert all(np.isfinite(v) for v in logs.values())
     assert logs["loss"] > 0
-
-
-def test_jit_compiled_step_under_a_distribution_strategy():
-    images, labels = _colour_batches(2, seed=7)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope():
-        keras.utils.set_random_seed(5)
-        model = AlignedReIDModel(build_model("tiny", NUM_CLASSES, SHAPE))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
-    history = model.fit(_dataset(images, labels, 16), epochs=1, verbose=0).history
-    assert np.isfinite(history["loss"][0]) and history["loss"][0] > 0

@@ -31,7 +31,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes(cache_dir, trained_run, tmp_path):
     cmd = [sys.executable, str(REPO / "train.py"), *args]
     # The step-delay hook slows every step down so that the kill lands between
     # the mid-epoch checkpoint (global step 2) and the end of the epoch.
-    env = subprocess_env(ALIGNEDREID_TEST_STEP_DELAY="1.5")
+    env = subprocess_env(ALIGNEDREID_TEST_STEP_DELAY="0.75")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     index = run_dir / "checkpoints" / "checkpoint"

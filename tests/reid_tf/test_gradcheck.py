@@ -1,0 +1,90 @@
+"""Tests of the reid-gradcheck command: it passes, and it can fail."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reid_tf import distances, gradcheck, losses
+
+_EXACT_SHORTEST_PATH = distances.shortest_path
+
+
+def test_quick_run_passes_and_prints_table(tmp_path, capsys):
+    out = tmp_path / "gradcheck.json"
+    status = gradcheck.main(["--quick", "--quiet", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    header = text.splitlines()[0].split()
+    assert header[:4] == ["quantity", "shape", "dtype", "against"]
+    assert "central FD" in text and "reference grad" in text and "FD not valid" in text
+    payload = json.loads(out.read_text())
+    assert payload["passed"] is True and payload["num_failed"] == 0
+    kinds = {row["against"] for row in payload["checks"]}
+    assert {"reference grad", "central FD", "analytic", "central FD (ZG frozen)"} <= kinds
+    names = " ".join(row["quantity"] for row in payload["checks"])
+    for part in ("local dist", "trihard", "metric mutual", "KL mutual", "model", "unaligned",
+                 "mine=local", "norm", "duplicates", "rect"):
+        assert part in names, part
+
+
+def _wrong_gradient_shortest_path(d):
+    """Correct values, gradient scaled by 1.001: must be caught."""
+    exact = _EXACT_SHORTEST_PATH
+
+    @tf.custom_gradient
+    def fn(x):
+        value = exact(x)
+
+        def grad(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                v = exact(x)
+            return 1.001 * tape.gradient(v, x, output_gradients=upstream)
+
+        return value, grad
+
+    return fn(tf.convert_to_tensor(d))
+
+
+def test_injected_wrong_dp_gradient_fails(monkeypatch, capsys):
+    monkeypatch.setattr(distances, "shortest_path", _wrong_gradient_shortest_path)
+    status = gradcheck.main(["--quick", "--quiet", "--only", "local"])
+    text = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL" in text
+    # values are still right, only gradient rows fail
+    for line in text.splitlines():
+        if " value " in line:
+            assert "FAIL" not in line
+
+
+def test_injected_missing_stop_gradient_fails(monkeypatch, capsys):
+    def no_stop_gradient(dist1, dist2):
+        return tf.reduce_mean(2 * tf.square(tf.cast(dist1, tf.float64) - tf.cast(dist2, tf.float64)))
+
+    monkeypatch.setattr(losses, "metric_mutual_loss", no_stop_gradient)
+    status = gradcheck.main(["--quick", "--quiet", "--only", "mutual"])
+    text = capsys.readouterr().out
+    assert status == 1
+    assert any("metric mutual" in line and "FAIL" in line for line in text.splitlines())
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert gradcheck.main(["--only", "nonsense"]) == 2
+    assert gradcheck.main(["--json", str(tmp_path / "missing" / "x.json")]) == 2
+    assert gradcheck.main(["--fd-step", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("reid-gradcheck:") == 3 and "Traceback" not in err
+    with pytest.raises(SystemExit) as info:
+        gradcheck.main(["--help"])
+    assert info.value.code == 0
+
+
+def test_compare_definition():
+    assert gradcheck.compare(np.zeros(3), np.zeros(3)) == (0.0, 0.0)
+    assert gradcheck.compare(np.ones(2), np.ones(3))[0] == float("inf")
+    assert gradcheck.compare(np.array([np.nan]), np.array([1.0]))[1] == float("inf")
+    abs_err, rel_err = gradcheck.compare(np.array([1.0, -4.0]), np.array([1.0, -3.0]))
+    assert abs_err == 1.0 and rel_err == 0.25

@@ -1,0 +1,253 @@
+"""Plumbing of benchmarks/ablation.py with the training call replaced by a fake.
+
+The fake writes a ``metrics.json`` and a ``log.csv`` like ``train.py`` does, with
+metrics drawn from a seeded generator, so the aggregation can be checked
+against NumPy and the resumability by counting calls. No TensorFlow, no images.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import ablation
+
+SEEDS = [0, 1, 2]
+
+
+def fake_metrics(variant, seed):
+    """Deterministic fake metrics of one (variant, seed)."""
+    rng = np.random.default_rng([ablation.VARIANT_KEYS.index(variant), seed])
+    out = {"global": {m: float(rng.uniform(0.1, 0.9)) for m in ablation.METRICS}}
+    if ablation.BY_KEY[variant].local:
+        out["global+local"] = {m: float(rng.uniform(0.1, 0.9)) for m in ablation.METRICS}
+    return out
+
+
+class FakeTrainer:
+    """Replaces ``ablation.train_run``: records calls, writes a finished run."""
+
+    def __init__(self, fail=()):
+        self.calls = []
+        self.fail = set(fail)
+
+    def __call__(self, args, run_dir, log_path):
+        variant = run_dir.parent.name
+        seed = int(run_dir.name[len("seed"):])
+        self.calls.append((variant, seed, list(args)))
+        if (variant, seed) in self.fail:
+            return 1
+        run_dir.mkdir(parents=True, exist_ok=True)
+        after = fake_metrics(variant, seed)
+        summary = {"datasets": {"market1501": {"after": {k: dict(v, cmc=[0.0] * 50)
+                                                         for k, v in after.items()},
+                                               "before": after}},
+                   "train_seconds": 10.0 + seed, "total_seconds": 20.0}
+        (run_dir / "metrics.json").write_text(json.dumps(summary))
+        local = ablation.BY_KEY[variant].local
+        cols = ["epoch", "global_step", "lr", "loss", "global_loss", "id_loss", "id_accuracy"]
+        cols += ["local_loss"] if local else []
+        rows = [[1, 5, 0.001, 3.0, 1.0, 2.0, 0.1] + ([0.5] if local else []),
+                [2, 10, 0.001, 2.0, 0.6, 1.4, 0.4] + ([0.3] if local else [])]
+        if ablation.BY_KEY[variant].mutual:  # train.py's mutual columns
+            cols = [c if c in ("epoch", "global_step", "lr", "loss") else f"net1_{c}"
+                    for c in cols]
+        text = ",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
+        (run_dir / "log.csv").write_text(text)
+        return 0
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    trainer = FakeTrainer()
+    monkeypatch.setattr(ablation, "train_run", trainer)
+    monkeypatch.setattr(ablation, "prepare_data",
+                        lambda settings, work_dir, log: tmp_path / "data" / "prepared")
+    return trainer
+
+
+def _argv(tmp_path, *extra):
+    return ["--seeds", *map(str, SEEDS), "--epochs", "2", "--steps-per-epoch", "5",
+            "--work-dir", str(tmp_path / "work"), "--doc", str(tmp_path / "docs" / "ablation.md"),
+            "--plot", str(tmp_path / "docs" / "ablation.png"), *extra]
+
+
+# ------------------------------------------------------------ aggregation
+def test_mean_std_matches_numpy():
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 7):
+        x = rng.uniform(size=n)
+        mean, std, count = ablation.mean_std(list(x))
+        assert count == n
+        assert mean == pytest.approx(np.mean(x), abs=1e-12)
+        assert std == pytest.approx(np.std(x, ddof=1), abs=1e-12)
+    mean, std, count = ablation.mean_std([0.25])
+    assert (mean, count) == (0.25, 1) and math.isnan(std)
+    mean, std, count = ablation.mean_std([0.2, float("nan"), None, 0.4])
+    assert count == 2 and mean == pytest.approx(0.3)
+    assert all(math.isnan(v) for v in ablation.mean_std([])[:2])
+
+
+def test_aggregate_matches_numpy_on_fake_runs():
+    runs = {v: {s: {"metrics": fake_metrics(v, s), "curves": {}, "train_seconds": 1.0}
+                for s in SEEDS} for v in ablation.VARIANT_KEYS}
+    runs["baseline"][3] = {"error": "train.py exited with status 1"}
+    agg = ablation.aggregate(runs, ablation.VARIANTS)
+    for v in ablation.VARIANTS:
+        row = agg[v.key]
+        assert row["n"] == 3 and row["seeds"] == SEEDS
+        assert row["failed"] == ([3] if v.key == "baseline" else [])
+        kinds = ("global", "global+local") if v.local else ("global",)
+        assert ("global+local" in row) == v.local
+        for kind in kinds:
+            for m in ablation.METRICS:
+                x = np.array([fake_metrics(v.key, s)[kind][m] for s in SEEDS])
+                mean, std, n = row[kind][m]
+                assert n == 3
+                assert mean == pytest.approx(x.mean(), abs=1e-12)
+                assert std == pytest.approx(x.std(ddof=1), abs=1e-12)
+
+
+def test_compare_verdicts():
+    def agg(a, b):
+        return {"alignedreid": {"global": {"rank1": a}}, "baseline": {"global": {"rank1": b}},
+                "gl_baseline": {"global": {"rank1": b}}, "alignedreid_mm": {"global": {"rank1": a}}}
+
+    nan = float("nan")
+    first = lambda a, b: ablation.compare(agg(a, b))[0]
+    assert first((0.60, 0.01, 3), (0.50, 0.02, 3))["verdict"] == "holds"
+    assert first((0.51, 0.02, 3), (0.50, 0.02, 3))["verdict"] == "within spread"
+    assert first((0.40, 0.02, 3), (0.50, 0.03, 3))["verdict"] == "reversed"
+    assert first((0.60, nan, 1), (0.50, nan, 1))["verdict"] == "no spread (1 seed)"
+    c = first((0.60, 0.01, 3), (0.50, 0.04, 3))
+    assert c["diff"] == pytest.approx(0.10) and c["spread"] == pytest.approx(0.04)
+    assert ablation.compare({})[0]["verdict"] == "missing"
+
+
+# ----------------------------------------------------------------- tables
+def test_format_table_rows_and_cells():
+    agg = {"baseline": {"n": 3, "global": {"rank1": (0.5, 0.0123, 3), "rank5": (0.7, 0.01, 3),
+                                           "mAP": (0.4, 0.02, 3)}},
+           "alignedreid": {"n": 1, "global": {"rank1": (0.61, float("nan"), 1),
+                                              "rank5": (0.8, float("nan"), 1),
+                                              "mAP": (0.45, float("nan"), 1)}}}
+    text = ablation.format_table(agg, ablation.VARIANTS)
+    lines = text.splitlines()
+    assert lines[0].split(" | ")[0].strip() == "variant"
+    assert len(lines) == 4  # header, rule, two variants (missing ones are left out)
+    assert "50.0 ± 1.2" in lines[2] and "40.0 ± 2.0" in lines[2]
+    assert "61.0" in lines[3] and "±" not in lines[3]
+    assert lines[2].count("omitted") == 2  # paper columns: not found, not guessed
+    md = ablation.format_table(agg, ablation.VARIANTS, markdown=True).splitlines()
+    assert all(line.count("|") == md[0].count("|") for line in md)
+    assert md[0].count("|") == 9  # 8 columns
+    assert "global+local" not in ablation.format_table(agg, ablation.VARIANTS,
+                                                       kind="global+local")
+
+
+def test_fmt_pm():
+    assert ablation.fmt_pm(0.123456, 0.0049) == "12.3 ± 0.5"
+    assert ablation.fmt_pm(float("nan"), 0.1) == "n/a"
+    assert ablation.fmt_pm(0.5, float("nan")) == "50.0"
+
+
+# ------------------------------------------------------- end-to-end plumbing
+def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
+    assert ablation.main(_argv(tmp_path, "--note", "first")) == 0
+    assert len(fake.calls) == len(ablation.VARIANTS) * len(SEEDS)
+    out = capsys.readouterr().out
+    assert "Baseline" in out and "AlignedReID + MM" in out and "±" in out
+
+    # identical data, schedule and seed flags; variants differ only by their flags
+    def strip_variant(args, variant):
+        """The arguments without the variant's own flags and the run directory."""
+        flags = ablation.Settings().variant_flags(ablation.BY_KEY[variant])
+        starts = [i for i in range(len(args) - len(flags) + 1)
+                  if args[i:i + len(flags)] == flags]
+        assert starts, (variant, args)
+        rest = args[:starts[0]] + args[starts[0] + len(flags):]
+        i = rest.index("--run-dir")
+        return rest[:i] + rest[i + 2:]
+
+    by_seed = {}
+    for variant, seed, args in fake.calls:
+        by_seed.setdefault(seed, set()).add(tuple(strip_variant(args, variant)))
+        i = args.index("--seed")
+        assert args[i + 1] == str(seed)
+    assert all(len(v) == 1 for v in by_seed.values())
+    flags = {v: a for v, s, a in fake.calls if s == 0}
+    assert "--no-local" in flags["baseline"] and "--mutual" not in flags["baseline"]
+    assert "--unaligned-local" in flags["gl_baseline"]
+    assert "--no-local" not in flags["alignedreid"] and "--unaligned-local" not in \
+        flags["alignedreid"] and "--mutual" not in flags["alignedreid"]
+    mc, mm = flags["alignedreid_mc"], flags["alignedreid_mm"]
+    assert float(mc[mc.index("--mutual-metric-weight") + 1]) == 0.0
+    assert float(mm[mm.index("--mutual-metric-weight") + 1]) > 0.0
+    assert float(mc[mc.index("--mutual-kl-weight") + 1]) == \
+        float(mm[mm.index("--mutual-kl-weight") + 1]) > 0.0
+
+    # resumable: nothing is trained again; a removed run is retrained alone
+    assert ablation.main(_argv(tmp_path)) == 0
+    assert len(fake.calls) == 15
+    run = ablation.run_dir_of(next((tmp_path / "work").glob("cfg-*")), "gl_baseline", 1)
+    (run / "metrics.json").unlink()
+    assert ablation.main(_argv(tmp_path)) == 0
+    assert [(v, s) for v, s, _ in fake.calls[15:]] == [("gl_baseline", 1)]
+
+    # the page: table with the numpy means, the plot, one history entry (same key)
+    doc = (tmp_path / "docs" / "ablation.md").read_text()
+    x = np.array([fake_metrics("alignedreid", s)["global"]["rank1"] for s in SEEDS])
+    assert f"{100 * x.mean():.1f} ± {100 * x.std(ddof=1):.1f}" in doc
+    assert "## Configurations tried" in doc and "python -m benchmarks.ablation" in doc
+    assert (tmp_path / "docs" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    history = ablation.read_history(tmp_path / "docs" / "ablation.md")
+    assert len(history) == 1 and history[0]["note"] == "first"
+    assert history[0]["summary"]["alignedreid"]["local_loss"] == [0.5, 0.3]
+
+    # another configuration is added to the history, in its own run directories
+    assert ablation.main(_argv(tmp_path, "--vertical-shift", "0.3", "--note", "stronger")) == 0
+    assert len(fake.calls) == 16 + 15
+    history = ablation.read_history(tmp_path / "docs" / "ablation.md")
+    assert [h["note"] for h in history] == ["first", "stronger"]
+    assert len(list((tmp_path / "work").glob("cfg-*"))) == 2
+
+
+def test_report_only_and_json(fake, tmp_path, capsys):
+    assert ablation.main(_argv(tmp_path, "--report-only", "--json")) == 0
+    assert fake.calls == []
+    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "alignedreid")) == 0
+    capsys.readouterr()
+    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "--variants", "baseline",
+                               "alignedreid")) == 0
+    assert len(fake.calls) == 6
+    data = json.loads(capsys.readouterr().out)
+    g = data["variants"]["alignedreid"]["global"]["mAP"]
+    x = np.array([fake_metrics("alignedreid", s)["global"]["mAP"] for s in SEEDS])
+    assert g["mean"] == pytest.approx(x.mean(), abs=1e-5) and g["n"] == 3
+    assert data["variants"]["baseline"]["diagnostics"]["train_seconds"] == pytest.approx(11.0)
+
+
+def test_failed_run_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
+    trainer = FakeTrainer(fail={("alignedreid", 1)})
+    monkeypatch.setattr(ablation, "train_run", trainer)
+    monkeypatch.setattr(ablation, "prepare_data", lambda s, w, log: tmp_path / "d")
+    assert ablation.main(_argv(tmp_path, "--variants", "alignedreid")) == 0
+    out = capsys.readouterr().out
+    assert "failed runs: AlignedReID seed 1" in out
+    agg_line = [ln for ln in out.splitlines() if ln.startswith("AlignedReID ")][0]
+    assert agg_line.split("|")[2].strip() == "2"  # two seeds with results
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--knob", "vertical_shift=0.3"], "--knob: vertical_shift has its own option"),
+    (["--knob", "nonsense=1"], "--knob: unknown generator knob 'nonsense'"),
+    (["--knob", "noise"], "--knob: expected NAME=VALUE"),
+    (["--seeds", "1", "1"], "--seeds: expected distinct"),
+    (["--epochs", "0"], "--epochs: must be >= 1"),
+])
+def test_usage_errors_are_one_line(fake, tmp_path, capsys, extra, message):
+    assert ablation.main(_argv(tmp_path, *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert fake.calls == []
