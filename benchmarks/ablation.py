@@ -636,6 +636,8 @@ def aggregate(runs, variants):
             if not any(vals):
                 continue
             row[kind] = {m: mean_std([x.get(m) if x else None for x in vals]) for m in METRICS}
+            row.setdefault("values", {})[kind] = {
+                m: [x.get(m) if x else None for x in vals] for m in METRICS}
         diag = {}
         for col in ("local_loss", "global_loss", "id_loss", "id_accuracy", "kl_loss",
                     "metric_mutual_loss"):
@@ -840,6 +842,11 @@ def plot(agg, variants, path):
         colors = ["#8c8c8c" if v.table == 1 and not v.local else
                   "#4c72b0" if v.table == 1 else "#dd8452" for v in shown]
         ax.bar(x, means, yerr=stds, capsize=4, color=colors, alpha=0.85, label="global")
+        for i, v in enumerate(shown):
+            seeds = [100 * y for y in agg[v.key].get("values", {}).get("global", {})
+                     .get(metric, []) if y is not None]
+            ax.scatter([i + 0.25] * len(seeds), seeds, s=12, color="white", edgecolor="black",
+                       linewidth=0.6, zorder=3, label="seeds" if i == 0 else None)
         gl = [(i, 100 * agg[v.key]["global+local"][metric][0]) for i, v in enumerate(shown)
               if agg[v.key].get("global+local") and v.key != "gl_baseline"]
         if gl:

@@ -12,10 +12,14 @@ Evaluation (:func:`make_eval_dataset`) yields the images in the given order,
 without augmentation, resized exactly like training images.
 
 Images: JPEG/PNG/BMP/GIF files decoded to RGB (``tf.io.decode_image`` with
-``expand_animations=False``), scaled to [0, 1], normalised with the ImageNet
-mean and standard deviation, and resized bilinearly to ``image_size`` with
+``expand_animations=False``), scaled to [0, 1] and resized bilinearly to ``image_size`` with
 ``tf.image.crop_and_resize`` (corner pixels aligned). Flip and crop are part of
 the same resampling box, so augmentation costs no extra pass over the image.
+The models of :mod:`reid_tf.model` take images in [0, 1] and standardise them
+inside (each backbone with the statistics its weights expect), so the
+pipeline does not normalise by default; ``normalize="imagenet"`` subtracts
+the ImageNet mean and divides by its standard deviation for models that
+expect standardised input.
 
 Unreadable images: training drops them together with their labels and
 counts them (:class:`SkipReport`); evaluation stops with an error naming the
@@ -158,10 +162,24 @@ def steps_per_epoch(labels, P=40, remainder="pad"):
 
 
 # ----------------------------------------------------------------- images
-def _normalize(image_uint8):
+NORMALIZATIONS = (None, "imagenet")
+
+
+def _check_normalize(normalize):
+    if normalize == "none":
+        normalize = None
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize: expected None or 'imagenet', got {normalize!r}")
+    return normalize
+
+
+def _normalize(image_uint8, normalize=None):
+    image = tf.cast(image_uint8, tf.float32) / 255.0
+    if normalize is None:
+        return image
     mean = tf.constant(IMAGENET_MEAN, tf.float32)
     std = tf.constant(IMAGENET_STD, tf.float32)
-    return (tf.cast(image_uint8, tf.float32) / 255.0 - mean) / std
+    return (image - mean) / std
 
 
 def _decode(path):
@@ -240,7 +258,7 @@ def scan_images(paths, num_parallel_calls=AUTOTUNE):
 def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=True,
                        crop="pad", pad=10, crop_fraction=0.8, seed=0, deterministic=False,
                        remainder="pad", scan=True, report=None, first_batch=0,
-                       num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
+                       normalize=None, num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
     """An infinite dataset of PK batches for metric learning.
 
     Sampling: the identities (distinct labels) are shuffled at the start of
@@ -256,8 +274,8 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
     the batches per pass.
 
     Augmentation: optional horizontal flip (probability 0.5) and a random
-    crop: ``"pad"`` pads ``pad`` pixels (zero after normalisation, i.e. the
-    ImageNet mean colour) on every side and crops back to ``image_size``;
+    crop: ``"pad"`` pads ``pad`` pixels (zeros of the output scale: black, or
+    the ImageNet mean colour with ``normalize="imagenet"``) on every side and crops back to ``image_size``;
     ``"resize"`` crops a random window of ``f`` times the height and width,
     ``f ~ U(crop_fraction, 1)``, and resizes it back (the same as resizing to
     ``1/f`` times the size and cropping); ``None`` (or ``"none"``) does not crop.
@@ -292,6 +310,7 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         first_batch: start at batch number ``first_batch`` (to resume: the
             same batches as ``.skip(first_batch)`` without loading the
             skipped images).
+        normalize: None (images in [0, 1]) or "imagenet" (ImageNet mean/std).
         num_parallel_calls: parallel image loaders.
         prefetch: batches to prefetch.
 
@@ -310,6 +329,7 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         (TensorShape([32, 128, 64, 3]), TensorShape([32]))
     """
     paths = _check_paths(paths)
+    normalize = _check_normalize(normalize)
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(paths):
         raise ValueError(f"labels: expected {len(paths)} labels (one per path), "
@@ -389,7 +409,7 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
     aug_base = tf.random.experimental.stateless_fold_in(base, _SALT_AUG)
 
     def load(row, label, sample_id):
-        image = _normalize(_decode(paths_t[row]))
+        image = _normalize(_decode(paths_t[row]), normalize)
         seed_ = tf.random.experimental.stateless_fold_in(aug_base, sample_id)
         box = _augment_box(seed_, size, flip, crop, pad, float(crop_fraction))
         return _resample(image, box, size), label
@@ -450,7 +470,7 @@ def image_error_path(error):
 
 
 def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_index=False,
-                      num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
+                      normalize=None, num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
     """Images in the given order, resized like training images, no augmentation.
 
     Args:
@@ -459,6 +479,7 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
         batch_size: images per batch (the last batch may be smaller).
         with_index: yield (images, indices) where indices [B] int64 are the
             positions in ``paths`` (to carry pid/camid/path along).
+        normalize: None (images in [0, 1]) or "imagenet" (ImageNet mean/std).
         num_parallel_calls: parallel decoders (the order is kept).
         prefetch: batches to prefetch.
 
@@ -478,6 +499,7 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
         [TensorShape([2, 128, 64, 3])]
     """
     paths = _check_paths(paths)
+    normalize = _check_normalize(normalize)
     size = _check_size(image_size)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
@@ -486,7 +508,7 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
     box = tf.constant([0.0, 0.0, 1.0, 1.0])
 
     def load(i):
-        return _resample(_normalize(_decode(paths_t[i])), box, size), i
+        return _resample(_normalize(_decode(paths_t[i]), normalize), box, size), i
 
     def check(expected, element):
         image, i = element

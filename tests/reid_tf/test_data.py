@@ -13,8 +13,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import functools
+
+from reid_tf import data as reid_data
 from reid_tf.data import (IMAGENET_MEAN, IMAGENET_STD, SkipReport, image_error_path,
-                          make_eval_dataset, make_train_dataset, scan_images, steps_per_epoch)
+                          scan_images, steps_per_epoch)
+
+# Most tests read pixel values back through the ImageNet standardisation.
+make_train_dataset = functools.partial(reid_data.make_train_dataset, normalize="imagenet")
+make_eval_dataset = functools.partial(reid_data.make_eval_dataset, normalize="imagenet")
 
 SIZE = (16, 8)
 MEAN = np.array(IMAGENET_MEAN)
@@ -127,6 +134,21 @@ def test_normalisation_values(tmp_path):
     np.testing.assert_allclose(images.numpy(), np.broadcast_to(expected, images.shape), atol=1e-5)
     (ev,) = list(make_eval_dataset([str(p)], image_size=(24, 10)))
     np.testing.assert_allclose(ev.numpy()[0], np.broadcast_to(expected, (24, 10, 3)), atol=1e-5)
+
+
+def test_default_output_is_unit_range(tmp_path):
+    colour = (200, 100, 30)
+    p = tmp_path / "c.png"
+    Image.fromarray(np.full((12, 6, 3), colour, np.uint8)).save(p)
+    expected = np.array(colour) / 255.0
+    ds = reid_data.make_train_dataset([str(p)] * 2, [0, 1], P=2, K=1, image_size=(24, 10),
+                                      crop=None)
+    images, _ = next(iter(ds))
+    np.testing.assert_allclose(images.numpy(), np.broadcast_to(expected, images.shape), atol=1e-5)
+    (ev,) = list(reid_data.make_eval_dataset([str(p)], image_size=(24, 10)))
+    np.testing.assert_allclose(ev.numpy()[0], np.broadcast_to(expected, (24, 10, 3)), atol=1e-5)
+    with pytest.raises(ValueError, match="normalize"):
+        reid_data.make_eval_dataset([str(p)], normalize="caffe")
 
 
 def test_deterministic_repeatability(data10):

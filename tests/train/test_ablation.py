@@ -32,7 +32,8 @@ class FakeTrainer:
         self.calls = []
         self.fail = set(fail)
 
-    def __call__(self, args, run_dir, log_path):
+    def __call__(self, args, run_dir, log_path, threads=None):
+        self.threads = threads
         variant = run_dir.parent.name
         seed = int(run_dir.name[len("seed"):])
         self.calls.append((variant, seed, list(args)))
@@ -251,3 +252,16 @@ def test_usage_errors_are_one_line(fake, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert fake.calls == []
+
+
+def test_parallel_jobs_give_the_same_table(fake, tmp_path, capsys):
+    assert ablation.main(_argv(tmp_path, "--jobs", "2", "--json")) == 0
+    assert len(fake.calls) == 15 and fake.threads >= 1
+    parallel = json.loads(capsys.readouterr().out)["variants"]
+    expected = ablation.aggregate(
+        {v: {s: {"metrics": fake_metrics(v, s), "curves": {}} for s in SEEDS}
+         for v in ablation.VARIANT_KEYS}, ablation.VARIANTS)
+    for key, row in expected.items():
+        for m in ablation.METRICS:
+            assert parallel[key]["global"][m]["mean"] == pytest.approx(row["global"][m][0],
+                                                                       abs=1e-5)
