@@ -85,7 +85,9 @@ def first_call_seconds(X, Y, shortlist):
 def main(argv=None):
     args = parse_args(argv)
     size = QUICK if args.quick else FULL
-    log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    def log(message):  # progress goes to stderr, results to stdout
+        print(message, file=sys.stderr, flush=True)
+
     log(f"generating features {size['queries']} x {size['gallery']}, H={size['parts']}, "
         f"c={size['channels']} ...")
     data = clustered_features(size["queries"], size["gallery"], dim=8, parts=size["parts"],

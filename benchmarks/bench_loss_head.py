@@ -216,16 +216,19 @@ def main(argv=None):
     base_loss = float(variants[2][1](*tensors)[0])
 
     times = {name: [] for name, *_ in variants}
+    cpu = {name: 0.0 for name, *_ in variants}
     for r in range(args.rounds):
         if r % 10 == 0:
             print(f"[bench] round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
         for name, fn, inputs, _ in variants:
+            c0 = time.process_time()
             for _ in range(args.steps):
                 t0 = time.perf_counter()
                 out = fn(*inputs)
                 out[0].numpy()
                 out[-1].numpy()
                 times[name].append((time.perf_counter() - t0) * 1e3)
+            cpu[name] += time.process_time() - c0
     load_after = os.getloadavg()
 
     rows = []
@@ -237,10 +240,12 @@ def main(argv=None):
             "variant": name, "median_ms": median, "p90_ms": p90, "min_ms": ts[0],
             "target_ms": TARGET_MS if targeted else None,
             "met": (median <= TARGET_MS) if targeted else None,
+            "cpu_ms_per_step": cpu[name] * 1e3 / len(ts),
             "compile_s": compile_s[name], "samples": len(ts),
         })
 
-    header = f"{'variant':<34} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'target':>7}  met"
+    header = (f"{'variant':<34} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} "
+              f"{'CPU ms':>7} {'target':>7}  met")
     print(f"loss head: N={args.ids * args.per_id} ({args.ids}x{args.per_id}), C={args.dim}, "
           f"H={args.parts}, c={args.part_dim}, K={args.classes}; forward + backward; "
           f"{args.rounds} rounds x {args.steps} steps per variant, interleaved")
@@ -250,8 +255,10 @@ def main(argv=None):
         target = f"{row['target_ms']:.1f}" if row["target_ms"] else "-"
         met = {True: "yes", False: "NO", None: "-"}[row["met"]]
         print(f"{row['variant']:<34} {row['median_ms']:>10.2f} {row['p90_ms']:>8.2f} "
-              f"{row['min_ms']:>8.2f} {target:>7}  {met}")
-    print(f"\nloss value: reid_tf {ref_loss:.6f}, baseline {base_loss:.6f} "
+              f"{row['min_ms']:>8.2f} {row['cpu_ms_per_step']:>7.2f} {target:>7}  {met}")
+    print("median/p90/min: wall-clock per step; CPU ms: process CPU time per step (all "
+          "threads; less sensitive to other processes); met: median <= target")
+    print(f"loss value: reid_tf {ref_loss:.6f}, baseline {base_loss:.6f} "
           "(the baseline's sqrt clamp and argmax ties may differ slightly)")
     print(f"load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/"
           f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"

@@ -102,8 +102,9 @@ def dp_row(i, drow, prev, cur):
 
     ``cur[j, l]`` becomes the length of the shortest right/down path from
     (0, 0) to (i, j) of lane ``l``; ``prev`` holds row ``i - 1`` (ignored for
-    ``i == 0``) and ``drow[j, l]`` the part distance d_ij. ``prev`` and
-    ``cur`` must be different arrays. All three are [Hg, L].
+    ``i == 0``) and ``drow[j, l]`` the part distance d_ij. For ``i > 0``,
+    ``prev`` and ``cur`` must be different arrays (two distinct buffers let
+    the compiler vectorise). All three are [Hg, L].
     """
     hg = drow.shape[0]
     lanes = drow.shape[1]
@@ -381,7 +382,9 @@ def _shortlist_row(X2, qn, Y, ynorm, shortlist, q, out):
             for t in range(part.shape[0]):  # explicit copy: faster than slice assignment
                 dst[t] = part[t]
             gn[j * kk + k] = ynorm[shortlist[q, k], j]
-    G = np.dot(X2[q * hf:(q + 1) * hf], yb.T)
+    # [Hg * K, c] @ [c, Hf] is the fast orientation for BLAS here
+    xt = np.ascontiguousarray(X2[q * hf:(q + 1) * hf].T)
+    G = np.ascontiguousarray(np.dot(yb, xt).T)
     buf = np.empty((2, hg, kk), dtype=out.dtype)
     drow = np.empty((hg, kk), dtype=out.dtype)
     _query_against_block(G, 0, qn, q * hf, gn, hf, hg, kk, buf, drow, out[q], 0)

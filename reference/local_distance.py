@@ -39,10 +39,11 @@ __all__ = [
     "local_distance_grad",
 ]
 
-# Default block of the matrix mode: each thread multiplies 64 query parts by
-# 8192 gallery parts at a time (a 2 MB float32 block that stays in cache).
-_BLOCK_QUERY_PARTS = 64
-_BLOCK_GALLERY_PARTS = 8192
+# Default block of the matrix mode: each thread multiplies 256 query parts by
+# 4096 gallery parts at a time (a 4 MB float32 block; the fastest of the sizes
+# measured on a 2-core machine with 2 MB of L2 per core).
+_BLOCK_QUERY_PARTS = 256
+_BLOCK_GALLERY_PARTS = 4096
 # Pair kernels run single-threaded below this many multiply-adds.
 _PARALLEL_MIN_WORK = 1 << 18
 
@@ -204,7 +205,7 @@ def local_distance_matrix(X, Y, shortlist=None, block=None):
         shortlist: optional int [M, K] of indices into Y; row q lists the
             gallery items to compare with query q.
         block: optional (query parts, gallery parts) per block, a tuning
-            knob; the default (64, 8192) keeps one float32 block at 2 MB.
+            knob; the default (256, 4096) makes one float32 block 4 MB.
 
     Returns:
         [M, N] distances, or [M, K] with out[q, k] = S(X[q], Y[shortlist[q, k]])

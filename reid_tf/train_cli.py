@@ -12,7 +12,8 @@ This module only orchestrates; the pieces live in focused modules:
 (metrics, table, plot), :mod:`reid_tf.training` (the losses' models),
 :mod:`reid_tf.data` (input pipeline).
 
-Exit status: 0 success, 1 training failed (non-finite loss), 2 usage error.
+Exit status: 0 success, 1 training failed (non-finite loss), 2 usage error,
+130 interrupted (Ctrl-C; the run can be resumed).
 """
 
 import argparse
@@ -92,7 +93,8 @@ def build_parser(prog="train.py"):
             "and evaluate it. Without arguments: prepare the synthetic dataset, train "
             "the tiny backbone on CPU and print a before/after table."
         ),
-        epilog="Exit status: 0 done, 1 training failed (non-finite loss), 2 usage error. "
+        epilog="Exit status: 0 done, 1 training failed (non-finite loss), 2 usage error, "
+               "130 interrupted. "
                "See docs/training.md for the paper's recipes.",
         argument_default=argparse.SUPPRESS,
     )
@@ -653,8 +655,8 @@ def run_training(cfg, log):
         run.lock()
         cfg = dataclasses.replace(cfg, run_dir=str(run.path))
         log.attach(run)
-        if not resuming:
-            atomic_write_json(run.config_path, cfg.to_dict())
+        # same experiment when resuming; the invocation settings are the new ones
+        atomic_write_json(run.config_path, cfg.to_dict())
         run.set_status("running")
         log(f"run directory: {run.path}" + (" (resuming)" if resuming else ""))
     else:
@@ -679,8 +681,8 @@ def run_training(cfg, log):
                              f"{replicas} replicas (per-replica hard mining needs whole "
                              "identities)")
         keras.utils.set_random_seed(cfg.seed)
-        if cfg.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if cfg.mixed_precision else "float32")
         with strategy.scope():
             trainer, network = build_trainer(cfg, train_split.num_classes)
         log(f"model: {network.name}, {network.count_params():,} parameters"
@@ -838,6 +840,10 @@ def main(argv=None):
     except TrainingFailed as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("train.py: interrupted; run the same command again to resume from the "
+              "last checkpoint", file=sys.stderr)
+        return 130
     if summary.get("worker"):
         return 0
     if cfg.json:

@@ -265,3 +265,15 @@ def test_parallel_jobs_give_the_same_table(fake, tmp_path, capsys):
         for m in ablation.METRICS:
             assert parallel[key]["global"][m]["mean"] == pytest.approx(row["global"][m][0],
                                                                        abs=1e-5)
+
+
+def test_analysis_is_kept_when_the_page_is_regenerated(fake, tmp_path):
+    notes = tmp_path / "findings.md"
+    notes.write_text("## Findings\n\nThe local loss decreases.\n")
+    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--analysis",
+                               str(notes))) == 0
+    doc = tmp_path / "docs" / "ablation.md"
+    assert "The local loss decreases." in doc.read_text()
+    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--report-only")) == 0
+    assert doc.read_text().count("The local loss decreases.") == 1
+    assert ablation.read_analysis(doc).startswith("## Findings")
