@@ -4,6 +4,7 @@ cropping images resumably, a small progress printer and split summaries.
 Nothing here imports TensorFlow or ``reference``.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,34 @@ def add_common_arguments(parser, *, mode=True):
 # --------------------------------------------------------------------------
 # atomic writes
 
+def _default_mode():
+    """Permission bits of a newly created file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_target(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    The temporary file gets the permissions of a normally created file (not
+    mkstemp's 0600). On any error it is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
+                               dir=str(path.parent))
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and
     ``os.replace``, so readers never see a half-written file.
@@ -73,19 +102,11 @@ def atomic_write_text(path, text):
         >>> open(os.path.join(d, "a.txt")).read()
         'hi'
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
-                               dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+    with atomic_target(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_json(path, obj):
@@ -178,16 +199,8 @@ def place_file(src, dst, mode="link", stats=None):
         except OSError:
             done = False
     if not done:
-        fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", suffix=".tmp",
-                                   dir=str(dst.parent))
-        os.close(fd)
-        try:
+        with atomic_target(dst) as tmp:
             shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
     if stats is not None:
         stats.written += 1
     return True
@@ -232,17 +245,9 @@ def save_image(array_or_image, dst, stats=None, format=None):
     dst.parent.mkdir(parents=True, exist_ok=True)
     if format is None:
         format = "PNG" if dst.suffix.lower() == ".png" else "JPEG"
-    fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", suffix=".tmp",
-                               dir=str(dst.parent))
-    os.close(fd)
-    try:
-        kwargs = {"quality": 95} if format == "JPEG" else {}
+    kwargs = {"quality": 95} if format == "JPEG" else {}
+    with atomic_target(dst) as tmp:
         image.save(tmp, format=format, **kwargs)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     if stats is not None:
         stats.written += 1
     return True

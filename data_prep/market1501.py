@@ -22,7 +22,6 @@ Protocol: "market1501".
 """
 
 import re
-from pathlib import Path
 
 from ._io import (IMAGE_SUFFIXES, PrepError, add_common_arguments, ensure_dir,
                   materialize, report, require_dir)

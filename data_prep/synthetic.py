@@ -22,16 +22,15 @@ seed and knobs (each image draws from its own seeded generator).
 import copy
 import io
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from data_prep._io import PrepError, Progress, add_common_arguments, atomic_write_json
+from data_prep._io import (PrepError, Progress, add_common_arguments, atomic_target,
+                           atomic_write_json)
 
 FORMAT = "reid-synthetic"
 VERSION = 1
@@ -641,16 +640,9 @@ def _config_dict(cfg):
 
 
 def _atomic_write_bytes(path, data):
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_target(path) as tmp:
+        with open(tmp, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_chunk(job, images=None, state=None):

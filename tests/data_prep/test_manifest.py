@@ -294,3 +294,19 @@ def test_merge_train_labels_unique(tmp_path):
         merge_train([a, only_test])
     with pytest.raises(ValueError):
         merge_train([])
+
+
+def test_atomic_writes_use_umask_permissions(tmp_path):
+    import os
+
+    from data_prep._io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "x.txt"
+        atomic_write_text(target, "hello")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "hello"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
