@@ -157,6 +157,7 @@ class Settings:
     decay_epoch: int = 6
     global_margin: float = 0.5
     local_margin: float = 0.5
+    normalize_features: bool = True
     kl_weight: float = 0.01
     metric_weight: float = 0.001
     extra_train_args: tuple = ()
@@ -246,6 +247,8 @@ class Settings:
             "--local-margin", repr(float(self.local_margin)),
             "--seed", str(seed),
         ]
+        if self.normalize_features:
+            flags.append("--normalize-features")
         return flags + list(self.extra_train_args)
 
     def variant_flags(self, variant):
@@ -287,6 +290,8 @@ class Settings:
                  + (f" (/10 at epoch {self.decay_epoch})" if 0 < self.decay_epoch < self.epochs
                     else "")
                  + f", margins {self.global_margin:g}/{self.local_margin:g}"
+                 + (", L2-normalised features" if self.normalize_features else
+                    ", unnormalised features")
                  + f", mutual weights {self.kl_weight:g}/{self.metric_weight:g}")
         extra = " ".join(self.extra_train_args)
         return f"data: {data}; training: {sched}" + (f"; extra: {extra}" if extra else "")
@@ -1289,6 +1294,12 @@ def build_parser():
                    help=f"global TriHard margin (default {d.global_margin:g})")
     g.add_argument("--local-margin", type=float, default=d.local_margin, metavar="M",
                    help=f"local TriHard margin (default {d.local_margin:g})")
+    g.add_argument("--normalize-features", action=argparse.BooleanOptionalAction,
+                   default=d.normalize_features,
+                   help="train.py --normalize-features: L2-normalise the global and local "
+                        "features before the distances (default: on; without it the local "
+                        "part distances of the tiny network saturate the tanh and the local "
+                        "loss barely moves, see docs/ablation.md)")
     g.add_argument("--kl-weight", type=float, default=d.kl_weight, metavar="W",
                    help=f"classification mutual loss weight of MC and MM (default {d.kl_weight:g}, "
                         "the paper's)")
@@ -1358,7 +1369,8 @@ def settings_from_args(args):
         backbone=args.backbone, P=args.P, K=args.K, epochs=pick(args.epochs, "epochs"),
         steps_per_epoch=pick(args.steps_per_epoch, "steps_per_epoch"), lr=args.lr,
         decay_epoch=pick(args.decay_epoch, "decay_epoch"), global_margin=args.global_margin,
-        local_margin=args.local_margin, kl_weight=args.kl_weight,
+        local_margin=args.local_margin, normalize_features=args.normalize_features,
+        kl_weight=args.kl_weight,
         metric_weight=args.metric_weight, extra_train_args=tuple(args.train_arg))
     for name in ("identities", "images", "cameras", "P", "K", "epochs", "steps_per_epoch"):
         if getattr(s, name) < 1:

@@ -30,10 +30,34 @@ def count_nonfinite(a):
     return bad.sum()
 
 
+@numba.njit(cache=True)
+def _nonmatch_counts(d, k, qp, g_pids, remove_junk, md, mi, dlast, klast, cnt):
+    """Count one gallery item (distance d, index k) into cnt if it is a non-match before the last match."""
+    if d > dlast or (d == dlast and k > klast):
+        return
+    gp = g_pids[k]
+    if gp == qp and qp != -1:
+        return  # a match, or removed with the query's camera
+    if remove_junk and gp == -1:
+        return
+    # branch-free lower bound: the number of matches before (d, k)
+    n = md.shape[0]
+    base = 0
+    size = n
+    while size > 1:
+        half = size >> 1
+        j = base + half
+        ahead = (md[j] < d) | ((md[j] == d) & (mi[j] < k))
+        base += half * ahead
+        size -= half
+    base += (md[base] < d) | ((md[base] == d) & (mi[base] < k))
+    cnt[base] += 1
+
+
 @numba.njit(cache=True, parallel=True)
 def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
                  remove_same_camera, use_lists, list_ptr, list_idx,
-                 first_pos, ap, inp):
+                 q_slot, pid_ptr, pid_items, first_pos, ap, inp):
     """Per query: the position of the first match, AP and INP.
 
     Args:
@@ -43,6 +67,9 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
         remove_same_camera: drop gallery items with the query's pid and camera.
         use_lists: score each query over ``list_idx[list_ptr[i]:list_ptr[i+1]]``
             instead of the whole gallery.
+        q_slot, pid_ptr, pid_items: without lists, the gallery items with query
+            i's pid are ``pid_items[pid_ptr[q_slot[i]]:pid_ptr[q_slot[i]+1]]``
+            (ascending; q_slot -1: none).
         first_pos: [Q] int64 output (-1 for queries without a match).
         ap, inp: [Q] float64 outputs (NaN for queries without a match).
 
@@ -52,29 +79,30 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
     for i in prange(nq):
         qp = q_pids[i]
         qc = q_camids[i]
-        start = list_ptr[i] if use_lists else 0
-        count = list_ptr[i + 1] - list_ptr[i] if use_lists else ng
+        # the query's matches, ascending gallery index
+        if use_lists:
+            start = list_ptr[i]
+            count = list_ptr[i + 1] - start
+            cand = np.sort(list_idx[start:start + count])
+        else:
+            slot = q_slot[i]
+            if slot < 0:
+                cand = pid_items[0:0]
+            else:
+                cand = pid_items[pid_ptr[slot]:pid_ptr[slot + 1]]
+        mi = np.empty(cand.shape[0], np.int64)
         n = 0
-        for t in range(count):
-            k = list_idx[start + t] if use_lists else t
+        for k in cand:
             if g_pids[k] == qp and qp != -1:
                 if not (remove_same_camera and g_camids[k] == qc):
+                    mi[n] = k
                     n += 1
         if n == 0:
             first_pos[i] = -1
             ap[i] = np.nan
             inp[i] = np.nan
             continue
-        mi = np.empty(n, np.int64)
-        m = 0
-        for t in range(count):
-            k = list_idx[start + t] if use_lists else t
-            if g_pids[k] == qp and qp != -1:
-                if not (remove_same_camera and g_camids[k] == qc):
-                    mi[m] = k
-                    m += 1
-        if use_lists:
-            mi = np.sort(mi)
+        mi = mi[:n]
         md = np.empty(n, distmat.dtype)
         for m in range(n):
             md[m] = distmat[i, mi[m]]
@@ -85,27 +113,15 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
         klast = mi[n - 1]
         # cnt[p]: non-matches that come before match p but after match p - 1
         cnt = np.zeros(n + 1, np.int64)
-        for t in range(count):
-            k = list_idx[start + t] if use_lists else t
-            gp = g_pids[k]
-            if gp == qp and qp != -1:
-                continue  # a match, or removed with the query's camera
-            if remove_junk and gp == -1:
-                continue
-            d = distmat[i, k]
-            if not _before(d, k, dlast, klast):
-                continue
-            # branch-free lower bound: the number of matches before (d, k)
-            base = 0
-            size = n
-            while size > 1:
-                half = size >> 1
-                j = base + half
-                ahead = (md[j] < d) | ((md[j] == d) & (mi[j] < k))
-                base += half * ahead
-                size -= half
-            base += (md[base] < d) | ((md[base] == d) & (mi[base] < k))
-            cnt[base] += 1
+        if use_lists:
+            for t in range(count):
+                k = list_idx[start + t]
+                _nonmatch_counts(distmat[i, k], k, qp, g_pids, remove_junk, md, mi, dlast, klast, cnt)
+        else:
+            for k in range(ng):
+                d = distmat[i, k]
+                if d <= dlast:
+                    _nonmatch_counts(d, k, qp, g_pids, remove_junk, md, mi, dlast, klast, cnt)
         before = 0
         total = 0.0
         pos = 0

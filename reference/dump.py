@@ -14,9 +14,10 @@ reported as a :class:`DumpError` with a single line ``FILE: DATASET: problem``.
 import dataclasses
 import datetime
 import os
-import tempfile
 
 import numpy as np
+
+from reference._atomic import atomic_path
 
 SCHEMA_VERSION = 1
 SPLITS = ("query", "gallery")
@@ -299,12 +300,8 @@ def write_dump(
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise DumpError(path, "/", f"directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
-    os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
             f.attrs["protocol"] = protocol
             f.attrs["model"] = model
@@ -318,16 +315,8 @@ def write_dump(
                 grp = f.create_group("protocol")
                 grp.create_dataset("gallery_offsets", data=offsets)
                 grp.create_dataset("gallery_indices", data=indices)
-        _match_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise DumpError(path, "/", f"cannot write: {exc}") from None
-        raise
+    except OSError as exc:
+        raise DumpError(path, "/", f"cannot write: {exc}") from None
     return path
 
 
@@ -344,16 +333,6 @@ def _write_split(f, split, data):
         grp.create_dataset(
             "path", data=data["path"], dtype=h5py.string_dtype(encoding="utf-8")
         )
-
-
-def _match_umask(path):
-    """Give the temporary file the permissions a plain ``open`` would."""
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, 0o666 & ~mask)
-    except OSError:
-        pass
 
 
 # ----------------------------------------------------------------------------

@@ -13,10 +13,11 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from reference._atomic import atomic_write
 
 PROG = "reid-evaluate"
 DISTANCES = ("global", "local", "global+local")
@@ -649,36 +650,6 @@ def format_table(results):
 
 def _pct(value):
     return "-" if value is None else f"{100.0 * value:.2f}"
-
-
-def atomic_write(path, write):
-    """Write a file atomically: ``write(tmp_path)`` then ``os.replace``.
-
-    Args:
-        path: the target file.
-        write: callable that writes the complete file to the path it is given.
-
-    Example:
-        >>> import tempfile, os
-        >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
-        >>> atomic_write(target, lambda p: open(p, "w").write("ok"))
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_json(path, results):

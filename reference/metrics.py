@@ -79,6 +79,21 @@ def _gallery_lists(gallery_lists, num_query, num_gallery):
     return ptr, np.ascontiguousarray(idx, dtype=np.int64)
 
 
+def _pid_index(q_pids, g_pids):
+    """Gallery items grouped by pid: (q_slot [Q], pid_ptr, pid_items ascending per pid).
+
+    ``q_slot[i]`` is the group of query i's pid, -1 when absent or when the pid is -1.
+    """
+    order = np.argsort(g_pids, kind="stable")
+    pids, counts = np.unique(g_pids[order], return_counts=True)
+    pid_ptr = np.zeros(pids.size + 1, np.int64)
+    np.cumsum(counts, out=pid_ptr[1:])
+    slot = np.searchsorted(pids, q_pids)
+    found = (slot < pids.size) & (pids[np.minimum(slot, pids.size - 1)] == q_pids)
+    q_slot = np.where(found & (q_pids != -1), slot, -1).astype(np.int64)
+    return q_slot, pid_ptr, np.ascontiguousarray(order, dtype=np.int64)
+
+
 def _cmc_from_positions(positions, max_rank):
     """Mean over the rows of 1[position <= r], r < max_rank; positions >= 0."""
     hist = np.bincount(np.minimum(positions, max_rank), minlength=max_rank + 1)
@@ -190,8 +205,9 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol="market1501",
     ap = np.empty(nq, np.float64)
     inp = np.empty(nq, np.float64)
     sysu = name == "cuhk-sysu"
+    q_slot, pid_ptr, pid_items = _pid_index(q_pids, g_pids)
     K.rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, not sysu, not sysu, sysu,
-                   list_ptr, list_idx, first_pos, ap, inp)
+                   list_ptr, list_idx, q_slot, pid_ptr, pid_items, first_pos, ap, inp)
     valid = first_pos >= 0
     num_valid = int(np.count_nonzero(valid))
     if num_valid == 0:

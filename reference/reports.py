@@ -22,10 +22,11 @@ by ``--check-tf``. ``docs/evaluate_reports.md`` shows examples.
 
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
+
+from reference._atomic import atomic_write
 
 __all__ = [
     "ReportError",
@@ -81,29 +82,6 @@ class ReportWarning(UserWarning):
 
 # ----------------------------------------------------------------------------
 # small helpers
-
-
-def _atomic_save(path, save):
-    """Write ``path`` atomically: ``save(tmp)`` in the same directory, then ``os.replace``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
-    os.close(fd)
-    try:
-        save(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def _protocol_name(protocol):
@@ -432,7 +410,7 @@ def ranked_list_figure(
             ]
             _paste_tile(canvas, draw, box, tile("gallery", g), colour, lines, font)
         target = os.path.join(out_dir, f"{prefix}q{q:05d}.png")
-        _atomic_save(target, lambda tmp: canvas.save(tmp, format="PNG"))
+        atomic_write(target, lambda tmp: canvas.save(tmp, format="PNG"))
         pages.append(
             {
                 "file": target,
@@ -610,7 +588,7 @@ def alignment_figure(image_q, image_g, local_q, local_g, out_path, title=None, *
                       float(line.get_linewidth())))
     drawn = [(int(round(y)), int(round(x))) for x, y in overlay.get_xydata()]
     target = os.fspath(out_path)
-    _atomic_save(target, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write(target, lambda tmp: fig.savefig(tmp, format="png"))
     return {
         "file": target,
         "distance": float(total),

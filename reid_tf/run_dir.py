@@ -18,14 +18,14 @@ into place with ``os.replace``, so a killed process never leaves a partial
 file under a final name.
 """
 
-import contextlib
 import datetime
 import fcntl
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from reference._atomic import atomic_path  # noqa: F401  (re-exported)
 
 
 class RunDirError(ValueError):
@@ -33,43 +33,6 @@ class RunDirError(ValueError):
 
 
 # ------------------------------------------------------------ atomic writes
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path next to ``path``; moved onto it on success.
-
-    The temporary name keeps the suffix of ``path`` (Keras and Matplotlib
-    choose the format from it). On an exception the temporary file is removed
-    and ``path`` is left untouched.
-
-    Args:
-        path: final file path.
-
-    Yields:
-        str: the temporary path to write.
-
-    Example:
-        >>> with atomic_path("out/model.keras") as tmp:  # doctest: +SKIP
-        ...     model.save(tmp)
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=".tmp" + "".join(path.suffixes),
-        dir=path.parent,
-    )
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            if os.path.isdir(tmp) and not os.path.islink(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                os.unlink(tmp)
-
-
 def atomic_write_text(path, text):
     """Writes ``text`` (UTF-8) to ``path`` atomically.
 
