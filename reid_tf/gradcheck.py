@@ -35,11 +35,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from reference._atomic import atomic_path
 
 TOLERANCES = {"float64": 1e-7, "float32": 1e-4, "fd": 1e-5}
 FD_STEP = 1e-6
@@ -574,17 +575,9 @@ def check_model_batch(chk, rng, quick, fd_step, seed):
 
 
 def _write_json(path, payload):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gradcheck-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        json.dump(payload, fh, indent=2, allow_nan=True)
+        fh.write("\n")
 
 
 def build_parser():
