@@ -350,7 +350,7 @@ def mean_std(values):
     if len(x) == 0:
         return float("nan"), float("nan"), 0
     std = float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
-    return float(np.mean(x)), std, int(len(x))
+    return float(np.mean(x)), std, len(x)
 
 
 def fmt_pm(mean, std, scale=100.0, digits=1):
@@ -393,8 +393,8 @@ def prepare_data(settings, work_dir, log):
     Example:
         >>> prepare_data(Settings(), Path("runs/ablation"), print)  # doctest: +SKIP
     """
-    from data_prep._io import PrepError
     from data_prep import synthetic
+    from data_prep._io import PrepError
     from data_prep.market1501 import convert
 
     final = Path(work_dir) / f"data-{settings.data_key()}"
@@ -482,7 +482,8 @@ def train_run(args, run_dir, log_path, threads=None):
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as err:
         proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args],
-                              stdout=subprocess.DEVNULL, stderr=err, cwd=str(REPO), env=env)
+                              stdout=subprocess.DEVNULL, stderr=err, cwd=str(REPO), env=env,
+                              check=False)
     return proc.returncode
 
 
@@ -505,7 +506,7 @@ def read_run(run_dir):
     with open(run_dir / "metrics.json", encoding="utf-8") as f:
         summary = json.load(f)
     datasets = summary.get("datasets", {})
-    name = sorted(datasets)[0]
+    name = min(datasets)
     pick = lambda d: {kind: {m: float(v[m]) for m in METRICS if m in v}
                       for kind, v in d.items()}
     curves = {}
@@ -517,7 +518,7 @@ def read_run(run_dir):
             for col, value in row.items():
                 if col in ("epoch", "global_step", "lr", "time_s") or value in ("", None):
                     continue
-                key = col[5:] if col.startswith("net1_") else col
+                key = col.removeprefix("net1_")
                 if col.startswith("net2_"):
                     key = "peer_" + col[5:]
                 try:
@@ -870,7 +871,9 @@ def plot(agg, variants, path):
         ax.set_title(f"{METRIC_NAMES[metric]}, global feature (mean ± std over seeds)",
                      fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        tops = [m + e for m, e in zip(means, stds)] + [y for _, y in gl]
+        ax.set_ylim(0, 1.25 * max(tops + [1.0]))
+        ax.legend(fontsize=7, loc="upper left", ncol=3)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -906,7 +909,7 @@ def read_history(doc_path):
         text = Path(doc_path).read_text(encoding="utf-8")
     except OSError:
         return []
-    m = re.search(re.escape(HISTORY_BEGIN) + r"\s*(.*?)\s*" + re.escape(HISTORY_END), text, re.S)
+    m = re.search(re.escape(HISTORY_BEGIN) + r"\s*(.*?)\s*" + re.escape(HISTORY_END), text, re.DOTALL)
     if not m:
         return []
     try:
@@ -933,7 +936,7 @@ def read_analysis(doc_path):
         text = Path(doc_path).read_text(encoding="utf-8")
     except OSError:
         return ""
-    m = re.search(re.escape(ANALYSIS_BEGIN) + r"\n?(.*?)" + re.escape(ANALYSIS_END), text, re.S)
+    m = re.search(re.escape(ANALYSIS_BEGIN) + r"\n?(.*?)" + re.escape(ANALYSIS_END), text, re.DOTALL)
     return m.group(1).strip() + "\n" if m and m.group(1).strip() else ""
 
 
@@ -1392,7 +1395,21 @@ def settings_from_args(args):
 
 
 def _command_line(argv):
-    return "python -m benchmarks.ablation" + ("" if not argv else " " + " ".join(argv))
+    """The command that reproduces the results (bookkeeping options left out)."""
+    keep, skip = [], 0
+    for i, a in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        name = a.split("=", 1)[0]
+        if name in ("--note", "--analysis", "--jobs", "--doc", "--plot") and "=" not in a:
+            skip = 1
+            continue
+        if name in ("--note", "--analysis", "--jobs", "--doc", "--plot", "--report-only",
+                    "--json"):
+            continue
+        keep.append(a if re.fullmatch(r"[\w@%+=:,./-]+", a) else repr(a))
+    return " ".join(["python -m benchmarks.ablation"] + keep)
 
 
 def main(argv=None):

@@ -528,7 +528,9 @@ def _hook(name, kind):
 
 def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
                  strategy, csv=True, verbose=1):
-    """Runs the remaining epochs, one ``fit()`` call per epoch.
+    """Runs the remaining epochs, one ``fit()`` call per epoch (under
+    ``--strategy multiworker``, one :meth:`reid_tf.distributed.DistributedLoop.fit_epoch`
+    call per epoch, with the same callbacks).
 
     Args:
         cfg: ``TrainConfig``.
@@ -585,29 +587,36 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         log(f"skipping {int((~readable).sum())} unreadable training image(s), "
             f"first: {paths[~readable][0]}")
         paths, labels = paths[readable], labels[readable]
+    # fit() cannot run under MultiWorkerMirroredStrategy with Keras 3: a custom
+    # loop with the same callback protocol replaces it (reid_tf.distributed)
+    loop = None
+    if cfg.strategy == "multiworker":
+        from reid_tf.distributed import DistributedLoop
+
+        loop = DistributedLoop(trainer, strategy, global_batch=cfg.P * cfg.K)
     last_logs = {}
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         first = start_step if epoch == start_epoch else 0
         position.epoch, position.first_step = epoch, first
+        steps = cfg.steps_per_epoch - first
+        # first_batch: a resumed epoch starts at its next batch without
+        # loading the images of the batches already done
         dataset = make_train_dataset(
             paths, labels, P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size),
             flip=cfg.flip, crop=crop, seed=cfg.seed * 1_000_003 + epoch,
-            deterministic=True, scan=False,
-        )
-        dataset = dataset.skip(first).take(cfg.steps_per_epoch - first)
+            deterministic=True, scan=False, first_batch=first,
+        ).take(steps)
         try:
             with contextlib.redirect_stdout(sys.stderr), strategy.scope():
-                history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-                                      steps_per_epoch=cfg.steps_per_epoch - first,
-                                      callbacks=callbacks, verbose=0, shuffle=False)
-        except ValueError as exc:
-            if cfg.strategy == "multiworker" and "PerReplica" in str(exc):
-                raise UsageError(
-                    "--strategy multiworker: this Keras version's fit() cannot run under "
-                    "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy "
-                    "mirrored on one machine") from None
-            raise
+                if loop is not None:
+                    epoch_logs = loop.fit_epoch(dataset, epoch=epoch, steps=steps,
+                                                callbacks=callbacks)
+                else:
+                    history = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
+                                          steps_per_epoch=steps, callbacks=callbacks,
+                                          verbose=0, shuffle=False)
+                    epoch_logs = {k: v[-1] for k, v in history.history.items() if v}
         except tf.errors.InvalidArgumentError:
             # Non-finite features can make an index computed from them invalid
             # (an op error rather than a NaN loss): report it as the NaN it is.
@@ -616,7 +625,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
             guard.record_failure({"weights": float("nan")})
         if guard.failure is not None:
             break
-        last_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+        last_logs = {k: float(v) for k, v in epoch_logs.items()}
     if guard.failure is not None:
         saved = state.manager.latest_checkpoint
         where = (f"the last good checkpoint {saved} is kept" if saved
@@ -646,6 +655,9 @@ def run_training(cfg, log):
     """
     t_start = time.monotonic()
     chief = cluster_role(cfg.strategy)
+    if cfg.strategy == "multiworker" and cfg.jit_compile:
+        raise UsageError("--jit-compile: not supported with --strategy multiworker (its "
+                         "training loop is not XLA-compiled)")
     train_split, test_sets = load_datasets(cfg, log)
 
     # ---- run directory (the chief owns it; other workers write to a temp dir)

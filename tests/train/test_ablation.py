@@ -236,7 +236,7 @@ def test_failed_run_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
     assert ablation.main(_argv(tmp_path, "--variants", "alignedreid")) == 0
     out = capsys.readouterr().out
     assert "failed runs: AlignedReID seed 1" in out
-    agg_line = [ln for ln in out.splitlines() if ln.startswith("AlignedReID ")][0]
+    agg_line = next(ln for ln in out.splitlines() if ln.startswith("AlignedReID "))
     assert agg_line.split("|")[2].strip() == "2"  # two seeds with results
 
 

@@ -1,0 +1,238 @@
+"""A custom training loop for ``tf.distribute`` strategies that ``fit()``
+cannot drive (``MultiWorkerMirroredStrategy`` with Keras 3).
+
+:class:`DistributedLoop` replaces one ``trainer.fit(dataset, epochs=e + 1,
+initial_epoch=e, steps_per_epoch=n, callbacks=...)`` call of
+``reid_tf.train_cli`` by :meth:`DistributedLoop.fit_epoch` with the same
+arguments and the same callback protocol, so the schedule, the NaN guard,
+the checkpoints, the CSV log and the periodic evaluation of
+:mod:`reid_tf.callbacks` work unchanged.
+
+One step, per replica (``strategy.run``):
+
+1. forward pass of the training model (``AlignedReIDModel`` or
+   ``MutualAlignedReID``) on the replica's share of the batch;
+2. the loss of the training model's own ``compute_loss`` (it updates the
+   loss-term trackers and divides the loss by the number of replicas);
+3. the Keras ``"loss"`` tracker updated with the undivided loss, as
+   ``fit()`` does;
+4. gradients (of the loss scaled by the optimizer for mixed precision) and
+   ``optimizer.apply_gradients``: in the replica context the Keras
+   optimizer all-reduces (sums) the gradients across replicas before the
+   update, so every replica applies the same update.
+
+The trackers are Keras metrics (sync-on-read variables with sum
+aggregation): reading them outside the replica context sums the running
+totals and counts of all replicas, so the logged loss terms are the means
+over all replicas' steps. Every worker reads them in the same order after
+every step (the reads are collective operations under a multi-worker
+strategy), and every worker therefore sees the same logs and takes the same
+decisions (stop on a non-finite loss, save a checkpoint).
+
+Input: every worker builds the same deterministic global P x K batch
+(:func:`reid_tf.data.make_train_dataset`) and keeps its replicas' contiguous
+slices (:func:`replica_shares`): with P divisible by the number of replicas
+each replica holds all K images of P / R identities, exactly as the
+``mirrored`` strategy splits a batch. Hard mining is per replica.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def replica_shares(dataset, global_batch, num_replicas, first_replica, local_replicas):
+    """The per-replica slices of a worker's global batches.
+
+    Args:
+        dataset: ``tf.data.Dataset`` of (images [B, H, W, 3], labels [B])
+            global batches, B = ``global_batch``.
+        global_batch: B, divisible by ``num_replicas``.
+        num_replicas: replicas in sync over all workers (R).
+        first_replica: global index of this worker's first replica.
+        local_replicas: replicas of this worker (L).
+
+    Returns:
+        ``tf.data.Dataset`` of (images [B / R, H, W, 3], labels [B / R]):
+        for each global batch, the L consecutive slices ``[r * B / R,
+        (r + 1) * B / R)`` for r = ``first_replica`` .. ``first_replica + L
+        - 1``, in that order (a replica dequeues one element per step).
+
+    Raises:
+        ValueError: B not divisible by R, or replica indices out of range.
+
+    Example:
+        >>> ds = tf.data.Dataset.from_tensors((tf.zeros([8, 4, 2, 3]), tf.range(8)))
+        >>> [lab.numpy().tolist() for _, lab in replica_shares(ds, 8, 2, 1, 1)]
+        [[4, 5, 6, 7]]
+    """
+    global_batch, num_replicas = int(global_batch), int(num_replicas)
+    first_replica, local_replicas = int(first_replica), int(local_replicas)
+    if num_replicas < 1 or global_batch % num_replicas:
+        raise ValueError(f"global_batch: {global_batch} cannot be split evenly over "
+                         f"{num_replicas} replicas")
+    if not (0 <= first_replica and local_replicas >= 1
+            and first_replica + local_replicas <= num_replicas):
+        raise ValueError(f"first_replica/local_replicas: replicas {first_replica}.."
+                         f"{first_replica + local_replicas - 1} outside 0..{num_replicas - 1}")
+    per = global_batch // num_replicas
+
+    def split(images, labels):
+        parts = None
+        for r in range(first_replica, first_replica + local_replicas):
+            part = tf.data.Dataset.from_tensors(
+                (images[r * per:(r + 1) * per], labels[r * per:(r + 1) * per]))
+            parts = part if parts is None else parts.concatenate(part)
+        return parts
+
+    return dataset.flat_map(split)
+
+
+class DistributedLoop:
+    """Trains a compiled training model under a strategy without ``fit()``.
+
+    Args:
+        trainer: compiled ``AlignedReIDModel`` or ``MutualAlignedReID`` whose
+            variables and optimizer were created in ``strategy.scope()``.
+        strategy: the ``tf.distribute`` strategy (any; written for
+            ``MultiWorkerMirroredStrategy``).
+        global_batch: rows of a global batch (P * K).
+
+    Example:
+        >>> with strategy.scope():
+        ...     trainer, network = build_trainer(cfg, num_classes)  # doctest: +SKIP
+        >>> loop = DistributedLoop(trainer, strategy, global_batch=32)  # doctest: +SKIP
+        >>> logs = loop.fit_epoch(dataset, epoch=0, steps=25,
+        ...                       callbacks=callbacks)             # doctest: +SKIP
+        >>> sorted(logs)                                           # doctest: +SKIP
+        ['global_loss', 'id_accuracy', 'id_loss', 'local_loss', 'loss', 'lr']
+    """
+
+    def __init__(self, trainer, strategy, global_batch):
+        self.trainer = trainer
+        self.strategy = strategy
+        self.global_batch = int(global_batch)
+        replicas = strategy.num_replicas_in_sync
+        if self.global_batch % replicas:
+            raise ValueError(f"global_batch: {self.global_batch} cannot be split evenly "
+                             f"over {replicas} replicas")
+        self.loss_tracker = next((m for m in trainer.metrics if m.name == "loss"), None)
+        self._step = tf.function(self._distributed_step)
+
+    # ------------------------------------------------------------ input
+    def distribute(self, dataset):
+        """Distributes a dataset of global batches: each replica gets its slice.
+
+        Args:
+            dataset: ``tf.data.Dataset`` of (images [B, H, W, 3], labels [B]),
+                the same on every worker (B = ``global_batch``).
+
+        Returns:
+            ``tf.distribute.DistributedDataset`` of per-replica
+            (images [B / R, H, W, 3], labels [B / R]).
+
+        Example:
+            >>> dist = loop.distribute(dataset.take(10))  # doctest: +SKIP
+        """
+        replicas = self.strategy.num_replicas_in_sync
+
+        def dataset_fn(context):
+            local = replicas // context.num_input_pipelines
+            return replica_shares(dataset, self.global_batch, replicas,
+                                  context.input_pipeline_id * local, local)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # ------------------------------------------------------------- step
+    def _replica_step(self, images, labels):
+        trainer = self.trainer
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        weights = trainer.trainable_weights
+        with tf.GradientTape() as tape:
+            y_pred = trainer(images, training=True)
+            # divided by the number of replicas (gradients are summed)
+            loss = trainer.compute_loss(x=images, y=labels, y_pred=y_pred, training=True)
+            if self.loss_tracker is not None:
+                self.loss_tracker.update_state(loss * replicas,
+                                               sample_weight=tf.shape(labels)[0])
+            scaled = trainer.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, weights)
+        trainer.optimizer.apply_gradients(zip(gradients, weights))
+        return loss
+
+    def _distributed_step(self, images, labels):
+        losses = self.strategy.run(self._replica_step, args=(images, labels))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def logs(self):
+        """The running means of the trainer's metrics, over all replicas.
+
+        Returns:
+            dict name -> float (``loss``, the loss terms, ``id_accuracy``).
+
+        Example:
+            >>> loop.logs()["loss"]  # doctest: +SKIP
+            7.21
+        """
+        out = {}
+        for metric in self.trainer.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                out.update({k: float(np.asarray(v)) for k, v in result.items()})
+            else:
+                out[metric.name] = float(np.asarray(result))
+        return out
+
+    # ------------------------------------------------------------ epoch
+    def fit_epoch(self, dataset, *, epoch, steps, callbacks):
+        """One epoch, like ``trainer.fit(dataset, epochs=epoch + 1,
+        initial_epoch=epoch, steps_per_epoch=steps, callbacks=callbacks)``.
+
+        The callbacks are called as ``fit()`` calls them: ``on_train_begin``,
+        ``on_epoch_begin`` (after the metrics are reset),
+        ``on_train_batch_begin``/``on_train_batch_end`` with the running
+        means of the metrics, ``on_epoch_end`` with the epoch's logs (which
+        the callbacks may extend), ``on_train_end``. A callback that sets
+        ``trainer.stop_training`` ends the epoch after the current step.
+
+        Args:
+            dataset: ``tf.data.Dataset`` of global batches with at least
+                ``steps`` elements (the same on every worker).
+            epoch: 0-based epoch.
+            steps: steps to run.
+            callbacks: list of ``keras.callbacks.Callback``.
+
+        Returns:
+            dict: the epoch's logs after the callbacks (like the last entry
+            of ``fit()``'s history).
+
+        Example:
+            >>> loop.fit_epoch(ds, epoch=0, steps=3, callbacks=[])  # doctest: +SKIP
+            {'loss': 7.3, 'id_loss': 2.1, ...}
+        """
+        trainer = self.trainer
+        for cb in callbacks:
+            cb.set_model(trainer)
+        trainer.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        trainer.reset_metrics()
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        logs = {}
+        iterator = iter(self.distribute(dataset.take(steps)))
+        for batch in range(int(steps)):
+            for cb in callbacks:
+                cb.on_train_batch_begin(batch)
+            images, labels = next(iterator)
+            self._step(images, labels)
+            logs = self.logs()
+            for cb in callbacks:
+                cb.on_train_batch_end(batch, dict(logs))
+            if trainer.stop_training:
+                break
+        epoch_logs = dict(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, epoch_logs)
+        for cb in callbacks:
+            cb.on_train_end(dict(epoch_logs))
+        return epoch_logs
