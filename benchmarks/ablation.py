@@ -1342,7 +1342,7 @@ def settings_from_args(args):
     Example:
         >>> s, seeds, v = settings_from_args(build_parser().parse_args(["--quick"]))
         >>> seeds, s.epochs
-        ([0], 4)
+        ([0], 3)
     """
     knobs = {}
     for item in args.knob:

@@ -54,6 +54,55 @@ def _nonmatch_counts(d, k, qp, g_pids, remove_junk, md, mi, dlast, klast, cnt):
     cnt[base] += 1
 
 
+# up to this many matches, non-matches are counted against every match
+# threshold in a vectorisable loop; beyond it, by binary search per item
+_DENSE_MATCHES = 48
+
+
+@numba.njit(cache=True)
+def _nonmatch_counts_dense(row, qp, g_pids, remove_junk, md, mi, dlast, cnt):
+    """Same counts as :func:`_nonmatch_counts` over a whole gallery row.
+
+    The valid non-matches not farther than the last match are gathered once;
+    then, for every match p (ascending), the number of them that come before
+    it (smaller distance, or equal distance and smaller index) is counted in
+    a branch-free loop the compiler vectorises. ``cnt`` receives per-interval
+    counts, as from the binary-search path.
+    """
+    ng = row.shape[0]
+    buf_d = np.empty(ng, row.dtype)
+    buf_k = np.empty(ng, np.int64)
+    m = 0
+    for k in range(ng):
+        d = row[k]
+        if d <= dlast:
+            gp = g_pids[k]
+            if gp == qp and qp != -1:
+                continue
+            if remove_junk and gp == -1:
+                continue
+            buf_d[m] = d
+            buf_k[m] = k
+            m += 1
+    prev = 0
+    for p in range(md.shape[0]):
+        t = md[p]
+        lt = 0
+        le = 0
+        for j in range(m):
+            x = buf_d[j]
+            lt += x < t
+            le += x <= t
+        if le != lt:
+            # equal distances: those with a smaller gallery index come first
+            tk = mi[p]
+            for j in range(m):
+                if buf_d[j] == t and buf_k[j] < tk:
+                    lt += 1
+        cnt[p] = lt - prev
+        prev = lt
+
+
 @numba.njit(cache=True, parallel=True)
 def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
                  remove_same_camera, use_lists, list_ptr, list_idx,
@@ -117,6 +166,8 @@ def rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, remove_junk,
             for t in range(count):
                 k = list_idx[start + t]
                 _nonmatch_counts(distmat[i, k], k, qp, g_pids, remove_junk, md, mi, dlast, klast, cnt)
+        elif n <= _DENSE_MATCHES:
+            _nonmatch_counts_dense(distmat[i], qp, g_pids, remove_junk, md, mi, dlast, cnt)
         else:
             for k in range(ng):
                 d = distmat[i, k]

@@ -117,6 +117,7 @@ class DistributedLoop:
                              f"over {replicas} replicas")
         self.loss_tracker = next((m for m in trainer.metrics if m.name == "loss"), None)
         self._step = tf.function(self._distributed_step)
+        self._sync = tf.function(self._sync_statistics)
 
     # ------------------------------------------------------------ input
     def distribute(self, dataset):
@@ -162,6 +163,37 @@ class DistributedLoop:
     def _distributed_step(self, images, labels):
         losses = self.strategy.run(self._replica_step, args=(images, labels))
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def _replica_sync(self, variables):
+        context = tf.distribute.get_replica_context()
+        local = [tf.identity(tf.convert_to_tensor(v)) for v in variables]
+        means = context.all_reduce(tf.distribute.ReduceOp.MEAN, local)
+        for variable, mean in zip(variables, means):
+            # aggregation "none": each replica assigns its own copy, all the same value
+            variable.assign(mean)
+
+    def _sync_statistics(self):
+        variables = [v for v in self.trainer.non_trainable_weights
+                     if v.dtype.startswith("float")]
+        if variables:
+            self.strategy.run(lambda: self._replica_sync(variables))
+
+    def sync_statistics(self):
+        """Replaces every float non-trainable weight (batch-norm moving mean
+        and variance) by its mean over all replicas.
+
+        Keras updates these variables on each replica from the replica's
+        share of the batch only (aggregation ``"none"``), so the replicas'
+        copies drift apart during an epoch; after this call all replicas and
+        all workers hold the same values.
+
+        Returns:
+            None.
+
+        Example:
+            >>> loop.sync_statistics()  # doctest: +SKIP
+        """
+        self._sync()
 
     def logs(self):
         """The running means of the trainer's metrics, over all replicas.
@@ -230,6 +262,7 @@ class DistributedLoop:
                 cb.on_train_batch_end(batch, dict(logs))
             if trainer.stop_training:
                 break
+        self.sync_statistics()  # before the end-of-epoch checkpoint
         epoch_logs = dict(logs)
         for cb in callbacks:
             cb.on_epoch_end(epoch, epoch_logs)

@@ -200,3 +200,25 @@ def test_validation():
     with pytest.raises(ValueError, match="distmat"):
         evaluate(np.zeros(3), **ok)
     assert PROTOCOLS == ("market1501", "cuhk03", "cuhk-sysu")
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_market_protocol_many_matches(tied):
+    # Queries with more matches than the vectorised counting handles go through
+    # the per-item binary search; both paths must agree with the oracle.
+    from reference import _metric_kernels
+
+    rng = np.random.default_rng(7 + tied)
+    nq, ng = 6, 400
+    distmat = (rng.integers(0, 6, (nq, ng)).astype(np.float32) if tied
+               else rng.random((nq, ng)).astype(np.float32))
+    q_pids = np.array([1, 1, 2, 2, 0, 1])
+    g_pids = rng.choice([-1, 0, 1, 2], ng, p=[0.1, 0.1, 0.5, 0.3])
+    q_camids = rng.integers(0, 3, nq)
+    g_camids = rng.integers(0, 3, ng)
+    matches = [int(((g_pids == p) & (g_camids != c)).sum()) for p, c in zip(q_pids, q_camids)]
+    assert max(matches) > _metric_kernels._DENSE_MATCHES  # the binary-search path runs
+    assert min(m for m in matches if m) <= _metric_kernels._DENSE_MATCHES  # and the dense one
+    cmcs, aps, inps = oracle(distmat, q_pids, g_pids, q_camids, g_camids, 50)
+    result = evaluate(distmat, q_pids, g_pids, q_camids, g_camids, "market1501", 50)
+    check_against(result, cmcs, aps, inps)

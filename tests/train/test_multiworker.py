@@ -10,6 +10,7 @@ data-parallel training must leave bit-identical weights on both workers.
 Both processes are killed if the test fails or times out.
 """
 
+import csv
 import json
 import socket
 import subprocess
@@ -48,6 +49,15 @@ train_cli.train_epochs = train_epochs
 sys.exit(train_cli.main(sys.argv[2:]))
 """
 
+MIRRORED = r"""
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from reid_tf.train_cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
 TIMEOUT = 150
 
 
@@ -65,40 +75,49 @@ def _free_ports(n):
 def test_two_workers_train_synchronously(cache_dir, tmp_path):
     from reid_tf.train_cli import parse_config, prepare_synthetic
 
-    run_dir = tmp_path / "multiworker"
+    run_dir, mirrored_dir = tmp_path / "multiworker", tmp_path / "mirrored"
     args = tiny_args(cache_dir, run_dir, "--strategy", "multiworker", "--json")
     prepare_synthetic(parse_config(args), lambda message: None)  # not twice at once
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
+    commands = [
+        ([sys.executable, "-c", WRAPPER, str(tmp_path / f"worker{index}.json"), *args],
+         subprocess_env(TF_CONFIG=json.dumps(
+             {"cluster": cluster, "task": {"type": "worker", "index": index}})))
+        for index in range(2)
+    ]
+    # Oracle (run alongside): Keras' own fit() under MirroredStrategy over two CPU
+    # devices splits the batch the same way (contiguous halves, per-replica
+    # mining, loss / R, summed gradients), so the logged losses must agree.
+    commands.append(([sys.executable, "-c", MIRRORED, *tiny_args(
+        cache_dir, mirrored_dir, "--strategy", "mirrored", "--epochs", "1")], subprocess_env()))
+    procs, logs = [], []
     try:
-        for index in range(2):
-            env = subprocess_env(TF_CONFIG=json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            out = tmp_path / f"worker{index}.json"
-            log = open(tmp_path / f"worker{index}.log", "w")
-            procs.append((subprocess.Popen(
-                [sys.executable, "-c", WRAPPER, str(out), *args], cwd=REPO, env=env,
-                stdout=subprocess.PIPE if index == 0 else subprocess.DEVNULL,
-                stderr=log, text=True), out, log))
+        for index, (command, env) in enumerate(commands):
+            logs.append(open(tmp_path / f"process{index}.log", "w+"))
+            procs.append(subprocess.Popen(
+                command, cwd=REPO, env=env, stderr=logs[-1], text=True,
+                stdout=subprocess.PIPE if index == 0 else subprocess.DEVNULL))
         deadline = time.monotonic() + TIMEOUT
-        stdout = procs[0][0].communicate(timeout=TIMEOUT)[0]
-        procs[1][0].wait(timeout=max(1.0, deadline - time.monotonic()))
+        stdout = procs[0].communicate(timeout=TIMEOUT)[0]
+        for proc in procs[1:]:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        pytest.fail("the workers did not finish in time")
+        pytest.fail("the training processes did not finish in time")
     finally:
-        for proc, _, log in procs:
+        for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
+        for log in logs:
             log.close()
-
-    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
-    for (proc, _, _), text in zip(procs, logs):
+    for index, proc in enumerate(procs):
+        text = (tmp_path / f"process{index}.log").read_text()
         assert proc.returncode == 0, text[-3000:]
-    records = [json.loads(out.read_text()) for _, out, _ in procs]
+    records = [json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)]
 
     # synchronous training: the same weights on both workers, bit for bit
+    # (batch-norm moving statistics are averaged over the replicas each epoch)
     assert records[0]["digests"] == records[1]["digests"]
     assert records[0]["count"] == records[1]["count"] > 0
     assert records[0]["iterations"] == records[1]["iterations"] == 2 * 3
@@ -114,10 +133,19 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["datasets"]["synthetic"]["after"]["global"]["num_valid_queries"] > 0
     assert (run_dir / "features" / "synthetic.h5").is_file()
-    rows = (run_dir / "log.csv").read_text().strip().splitlines()
-    assert len(rows) == 3 and rows[0].startswith("epoch,global_step,lr,loss")
+    rows = _csv(run_dir / "log.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.index")) == \
         ["ckpt-4.index", "ckpt-6.index"]
     # the CSV holds the chief's epoch means, which equal the reduced logs
-    last = dict(zip(rows[0].split(","), rows[-1].split(",")))
-    assert float(last["loss"]) == pytest.approx(records[0]["logs"]["loss"], rel=1e-5)
+    assert float(rows[-1]["loss"]) == pytest.approx(records[0]["logs"]["loss"], rel=1e-5)
+
+    reference = _csv(mirrored_dir / "log.csv")[0]
+    for key in ("loss", "id_loss", "global_loss", "local_loss", "id_accuracy"):
+        assert float(rows[0][key]) == pytest.approx(float(reference[key]), rel=1e-4,
+                                                    abs=1e-6), key
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
