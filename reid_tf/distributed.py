@@ -22,8 +22,8 @@ One step, per replica (``strategy.run``):
    update, so every replica applies the same update.
 
 The trackers are Keras metrics (sync-on-read variables with sum
-aggregation): reading them outside the replica context sums the running
-totals and counts of all replicas, so the logged loss terms are the means
+aggregation): reading them in the strategy's cross-replica context (inside
+its scope, between steps) sums the running totals and counts of all replicas, so the logged loss terms are the means
 over all replicas' steps. Every worker reads them in the same order after
 every step (the reads are collective operations under a multi-worker
 strategy), and every worker therefore sees the same logs and takes the same
@@ -34,10 +34,57 @@ Input: every worker builds the same deterministic global P x K batch
 slices (:func:`replica_shares`): with P divisible by the number of replicas
 each replica holds all K images of P / R identities, exactly as the
 ``mirrored`` strategy splits a batch. Hard mining is per replica.
+
+Batch normalisation: Keras updates the moving mean and variance on each
+replica from its share only; :meth:`DistributedLoop.sync_statistics`
+averages them over all replicas at the end of every epoch, so all workers
+end an epoch with identical weights.
 """
+
+import threading
 
 import numpy as np
 import tensorflow as tf
+
+
+def outside_strategy_scope(fn):
+    """Wraps ``fn`` so that it runs outside any ``tf.distribute`` scope.
+
+    The scope of a strategy is per thread: the wrapper calls ``fn`` in a new
+    thread and waits for it. Used for the chief's periodic evaluation, which
+    runs between training steps (inside the strategy's scope): there,
+    Keras' ``predict_on_batch`` would distribute the prediction over all
+    workers and wait for workers that do not evaluate.
+
+    Args:
+        fn: callable without arguments.
+
+    Returns:
+        callable without arguments returning ``fn()`` (its exception is
+        re-raised in the calling thread).
+
+    Example:
+        >>> outside_strategy_scope(lambda: tf.distribute.has_strategy())()
+        False
+    """
+
+    def wrapper():
+        result = {}
+
+        def target():
+            try:
+                result["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=target, name="outside-strategy-scope")
+        thread.start()
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["value"]
+
+    return wrapper
 
 
 def replica_shares(dataset, global_batch, num_replicas, first_replica, local_replicas):
@@ -225,6 +272,10 @@ class DistributedLoop:
         means of the metrics, ``on_epoch_end`` with the epoch's logs (which
         the callbacks may extend), ``on_train_end``. A callback that sets
         ``trainer.stop_training`` ends the epoch after the current step.
+        Call it inside ``strategy.scope()``, on every worker (as ``fit()``
+        is called): the metric reads and the checkpoint saves of the
+        callbacks are then collective operations that all workers run in the
+        same order.
 
         Args:
             dataset: ``tf.data.Dataset`` of global batches with at least

@@ -701,6 +701,11 @@ def run_training(cfg, log):
             + (f", peer {cfg.peer_backbone}" if cfg.mutual else "")
             + f", {replicas} replica(s)")
         state = TrainingState(trainer, run.checkpoint_dir, max_to_keep=cfg.keep_checkpoints)
+        # create the checkpoint's save counter now, outside the strategy scope, on
+        # every worker: created lazily inside it (first save) it is a collective
+        # variable on workers that did not restore, and the workers' collectives
+        # would no longer match after a resumption
+        state.checkpoint.save_counter  # noqa: B018
         start = None
         if resuming:
             source = state
@@ -743,6 +748,10 @@ def run_training(cfg, log):
         # ---- training
         t_train = time.monotonic()
         verbose = 0 if cfg.quiet else (1 if sys.stderr.isatty() else 2)
+        if cfg.strategy == "multiworker":
+            from reid_tf.distributed import outside_strategy_scope
+
+            periodic = outside_strategy_scope(periodic)  # on the chief only
         result = train_epochs(cfg, trainer, train_split, run, state, start=start,
                               evaluate=periodic if chief else None, log=log, csv=chief,
                               strategy=strategy,

@@ -98,6 +98,17 @@ def expected_metrics(data, dist, **kwargs):
     return evaluate(dist, q["pid"], g["pid"], q["camid"], g["camid"], **kwargs)
 
 
+def assert_close_after_rerank(result, expected):
+    """Re-ranked distances are float32 computed from float32 inputs in the CLI
+    and from float64 inputs here; items whose re-ranked distances agree to
+    float32 precision may swap, which moves a metric by at most one position."""
+    nq = expected["num_valid_queries"]
+    assert result["num_valid_queries"] == nq
+    assert result["mAP"] == pytest.approx(expected["mAP"], abs=1.0 / nq)
+    assert result["mINP"] == pytest.approx(expected["mINP"], abs=1.0 / nq)
+    np.testing.assert_allclose(result["cmc"], expected["cmc"], atol=1.0 / nq + 1e-12)
+
+
 def assert_matches(result, expected):
     assert result["num_valid_queries"] == expected["num_valid_queries"]
     assert result["mAP"] == pytest.approx(expected["mAP"], abs=1e-12)
@@ -253,7 +264,7 @@ def test_rerank_matches_rerank_of_independent_matrices(tmp_path, data, dump_path
     g_g = oracle(data, distance, pair=("gallery", "gallery"))
     reranked = re_rank(q_g, q_q, g_g, k1=6, k2=3, lambda_value=0.2)
     expected = expected_metrics(data, reranked)
-    assert_matches(r, expected)
+    assert_close_after_rerank(r, expected)
     plain = expected_metrics(data, q_g)
     assert expected["mAP"] != pytest.approx(plain["mAP"], abs=1e-9)
 
@@ -270,7 +281,7 @@ def test_rerank_with_shortlist_uses_the_shortlisted_matrices(tmp_path, data, dum
         for pair in (("query", "gallery"), ("query", "query"), ("gallery", "gallery"))
     ]
     expected = expected_metrics(data, re_rank(*mats, k1=5, k2=2, lambda_value=0.3))
-    assert_matches(results[0], expected)
+    assert_close_after_rerank(results[0], expected)
 
 
 def test_normalize(tmp_path, data, dump_path):

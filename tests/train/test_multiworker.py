@@ -7,9 +7,16 @@ mines its hard examples among P / 2 identities). Each process runs through a
 small wrapper that, after training, writes a SHA-256 of its network weights
 (trainable and non-trainable separately) and its last logs: synchronous
 data-parallel training must leave bit-identical weights on both workers.
-Both processes are killed if the test fails or times out.
+
+Oracle for the losses: alongside, ``fit()`` under MirroredStrategy over two
+logical CPU devices (Keras' own distributed step, which splits the batch into
+the same contiguous per-replica shares) must log the same first-epoch loss
+terms as the two workers' custom loop.
+
+All processes are killed if the test fails or times out.
 """
 
+import contextlib
 import csv
 import json
 import socket
@@ -91,26 +98,25 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     # mining, loss / R, summed gradients), so the logged losses must agree.
     commands.append(([sys.executable, "-c", MIRRORED, *tiny_args(
         cache_dir, mirrored_dir, "--strategy", "mirrored", "--epochs", "1")], subprocess_env()))
-    procs, logs = [], []
-    try:
-        for index, (command, env) in enumerate(commands):
-            logs.append(open(tmp_path / f"process{index}.log", "w+"))
-            procs.append(subprocess.Popen(
-                command, cwd=REPO, env=env, stderr=logs[-1], text=True,
-                stdout=subprocess.PIPE if index == 0 else subprocess.DEVNULL))
-        deadline = time.monotonic() + TIMEOUT
-        stdout = procs[0].communicate(timeout=TIMEOUT)[0]
-        for proc in procs[1:]:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        pytest.fail("the training processes did not finish in time")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
-        for log in logs:
-            log.close()
+    procs = []
+    with contextlib.ExitStack() as files:
+        try:
+            for index, (command, env) in enumerate(commands):
+                log = files.enter_context(open(tmp_path / f"process{index}.log", "w"))
+                procs.append(subprocess.Popen(
+                    command, cwd=REPO, env=env, stderr=log, text=True,
+                    stdout=subprocess.PIPE if index == 0 else subprocess.DEVNULL))
+            deadline = time.monotonic() + TIMEOUT
+            stdout = procs[0].communicate(timeout=TIMEOUT)[0]
+            for proc in procs[1:]:
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail("the training processes did not finish in time")
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
     for index, proc in enumerate(procs):
         text = (tmp_path / f"process{index}.log").read_text()
         assert proc.returncode == 0, text[-3000:]
