@@ -6,8 +6,9 @@ replicas each replica holds whole identities (all K images of P / R
 identities). The subprocess checks that split on the real input pipeline
 and trains the tiny configuration with ``--strategy mirrored``.
 
-MultiWorkerMirroredStrategy is not exercised: Keras 3's ``fit`` fails under
-it (keras-team/keras#20585); ``train.py`` turns that into a one-line error.
+MultiWorkerMirroredStrategy runs through the custom loop of
+``reid_tf.distributed`` and is tested with two worker processes in
+``test_multiworker.py``.
 """
 
 import json

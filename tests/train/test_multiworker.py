@@ -8,10 +8,11 @@ small wrapper that, after training, writes a SHA-256 of its network weights
 (trainable and non-trainable separately) and its last logs: synchronous
 data-parallel training must leave bit-identical weights on both workers.
 
-Oracle for the losses: alongside, ``fit()`` under MirroredStrategy over two
+Oracles: alongside, ``fit()`` under MirroredStrategy over two
 logical CPU devices (Keras' own distributed step, which splits the batch into
 the same contiguous per-replica shares) must log the same first-epoch loss
-terms as the two workers' custom loop.
+terms as the two workers' custom loop; and the loop's input, given two
+local replicas, must split batches as ``experimental_distribute_dataset``.
 
 All processes are killed if the test fails or times out.
 """
@@ -57,12 +58,33 @@ sys.exit(train_cli.main(sys.argv[2:]))
 """
 
 MIRRORED = r"""
-import sys
+import json, sys
+import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from reid_tf.train_cli import main
-sys.exit(main(sys.argv[1:]))
+from reid_tf.distributed import DistributedLoop
+from reid_tf.train_cli import main, make_strategy
+
+# a worker with two local replicas: the loop's input must split each global
+# batch exactly as tf.distribute's own experimental_distribute_dataset does
+strategy = make_strategy("mirrored")
+ds = tf.data.Dataset.range(3).map(lambda b: (
+    tf.zeros([8, 4, 2, 3]) + tf.cast(b, tf.float32),
+    tf.range(8, dtype=tf.int32) + 8 * tf.cast(b, tf.int32)))
+
+class Trainer:  # distribute() needs no model
+    metrics = []
+
+def shares(dist):
+    return [[np.asarray(x).tolist() for x in strategy.experimental_local_results(labels)]
+            for _, labels in dist]
+
+loop = DistributedLoop(Trainer(), strategy, global_batch=8)
+with open(sys.argv[1], "w") as f:
+    json.dump({"loop": shares(loop.distribute(ds)),
+               "tf": shares(strategy.experimental_distribute_dataset(ds))}, f)
+sys.exit(main(sys.argv[2:]))
 """
 
 TIMEOUT = 150
@@ -96,7 +118,7 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     # Oracle (run alongside): Keras' own fit() under MirroredStrategy over two CPU
     # devices splits the batch the same way (contiguous halves, per-replica
     # mining, loss / R, summed gradients), so the logged losses must agree.
-    commands.append(([sys.executable, "-c", MIRRORED, *tiny_args(
+    commands.append(([sys.executable, "-c", MIRRORED, str(tmp_path / "split.json"), *tiny_args(
         cache_dir, mirrored_dir, "--strategy", "mirrored", "--epochs", "1")], subprocess_env()))
     procs = []
     with contextlib.ExitStack() as files:
@@ -146,6 +168,10 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     # the CSV holds the chief's epoch means, which equal the reduced logs
     assert float(rows[-1]["loss"]) == pytest.approx(records[0]["logs"]["loss"], rel=1e-5)
 
+    split = json.loads((tmp_path / "split.json").read_text())
+    assert split["loop"] == split["tf"]
+    assert split["loop"][1] == [[8, 9, 10, 11], [12, 13, 14, 15]]
+
     reference = _csv(mirrored_dir / "log.csv")[0]
     for key in ("loss", "id_loss", "global_loss", "local_loss", "id_accuracy"):
         assert float(rows[0][key]) == pytest.approx(float(reference[key]), rel=1e-4,
@@ -155,3 +181,31 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
 def _csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_replica_shares_slices_and_errors():
+    import tensorflow as tf
+
+    from reid_tf.distributed import replica_shares
+
+    labels = tf.range(12)
+    ds = tf.data.Dataset.from_tensors((tf.zeros([12, 2, 2, 3]), labels)).repeat(2)
+    got = [lab.numpy().tolist() for _, lab in replica_shares(ds, 12, 3, 1, 2)]
+    assert got == [[4, 5, 6, 7], [8, 9, 10, 11]] * 2
+    with pytest.raises(ValueError, match="global_batch"):
+        replica_shares(ds, 12, 5, 0, 1)
+    with pytest.raises(ValueError, match="first_replica"):
+        replica_shares(ds, 12, 3, 2, 2)
+
+
+def test_jit_compile_is_refused(monkeypatch, capsys, tmp_path):
+    from reid_tf.train_cli import main
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+         "task": {"type": "worker", "index": 0}}))
+    code = main(["--strategy", "multiworker", "--jit-compile",
+                 "--run-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("train.py: error: --jit-compile")
+    assert not (tmp_path / "r").exists()
