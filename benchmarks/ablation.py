@@ -1024,7 +1024,8 @@ def format_history(history):
     """
     header = ["#", "date", "mode", "configuration", "seeds"] + \
         [f"{BY_KEY[k].label} r1 / mAP" for k in VARIANT_KEYS] + \
-        ["AlignedReID local loss (first -> last)", "orderings (rank-1)", "note"]
+        ["local loss, first -> last epoch (GL-Baseline; AlignedReID)", "orderings (rank-1)",
+         "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for i, h in enumerate(history, 1):
         cells = [str(i), h.get("date", ""), "quick" if h.get("quick") else "full",
@@ -1037,8 +1038,11 @@ def format_history(history):
             r1, mp = s["rank1"], s["mAP"]
             cells.append(f"{fmt_pm(r1[0], r1[1] if r1[1] is not None else float('nan'))} / "
                          f"{fmt_pm(mp[0], mp[1] if mp[1] is not None else float('nan'))}")
-        loc = h.get("summary", {}).get("alignedreid", {}).get("local_loss")
-        cells.append("—" if not loc else f"{loc[0]:.3f} -> {loc[1]:.3f}")
+        losses = []
+        for k in ("gl_baseline", "alignedreid"):
+            loc = h.get("summary", {}).get(k, {}).get("local_loss")
+            losses.append("—" if not loc else f"{loc[0]:.3f} -> {loc[1]:.3f}")
+        cells.append("; ".join(losses))
         verdicts = [f"{BY_KEY[v['a']].label} vs {BY_KEY[v['b']].label}: {v['verdict']}"
                     for v in h.get("verdicts", []) if v.get("metric") == "rank1"]
         cells.append("; ".join(verdicts) or "—")
