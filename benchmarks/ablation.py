@@ -47,14 +47,14 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from reference._atomic import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE = 2
@@ -319,17 +319,8 @@ def atomic_write_text(path, text):
     Example:
         >>> atomic_write_text("/tmp/ablation-example.txt", "x")  # doctest: +SKIP
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def mean_std(values):
@@ -395,30 +386,15 @@ def prepare_data(settings, work_dir, log):
     """
     from data_prep import synthetic
     from data_prep._io import PrepError
-    from data_prep.market1501 import convert
 
     final = Path(work_dir) / f"data-{settings.data_key()}"
-    prepared = final / "prepared"
-    if (prepared / "manifest.jsonl").is_file():
-        return prepared
-    knobs = settings.data_knobs()
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if (final / "prepared" / "manifest.jsonl").is_file():
+        return final / "prepared"
     log(f"generating the synthetic dataset ({settings.describe().split(';')[0]}) into {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".data-{settings.data_key()}.", dir=final.parent))
     try:
-        try:
-            synthetic.generate(tmp / "raw", **knobs)
-        except (PrepError, TypeError) as exc:
-            raise UsageError(f"--knob: {exc}") from None
-        convert(tmp / "raw", tmp / "prepared", dataset="market1501", mode="link", quiet=True)
-        shutil.rmtree(tmp / "raw")
-        atomic_write_text(tmp / "knobs.json", json.dumps(knobs, indent=2, sort_keys=True) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return prepared
+        return synthetic.prepare(final, **settings.data_knobs())
+    except PrepError as exc:
+        raise UsageError(f"--knob: {exc}") from None
 
 
 # ---------------------------------------------------------------- training
@@ -875,17 +851,11 @@ def plot(agg, variants, path):
         ax.set_ylim(0, 1.25 * max(tops + [1.0]))
         ax.legend(fontsize=7, loc="upper left", ncol=3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------- history

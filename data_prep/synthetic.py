@@ -22,6 +22,7 @@ seed and knobs (each image draws from its own seeded generator).
 import copy
 import io
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, fields
@@ -29,8 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep._io import (PrepError, Progress, add_common_arguments, atomic_target,
-                           atomic_write_json)
+from data_prep._io import (
+    PrepError,
+    Progress,
+    add_common_arguments,
+    atomic_target,
+    atomic_write_json,
+)
 
 FORMAT = "reid-synthetic"
 VERSION = 1
@@ -805,6 +811,61 @@ def generate(dst, *, num_identities=300, num_cameras=6, images_per_identity=16, 
 
 # --------------------------------------------------------------------------
 # contact sheet
+
+def prepare(final, **knobs):
+    """Generate the synthetic dataset and prepare it, once, into ``final``.
+
+    The images are generated in Market-1501 layout into a temporary folder
+    beside ``final``, converted by the ``market1501`` converter (hard links)
+    into ``prepared/``, and the folder is moved onto ``final`` with one
+    ``os.replace``, together with ``knobs.json``. A ``final`` that already
+    holds a prepared dataset is reused as it is; an incomplete one is
+    replaced.
+
+    Args:
+        final: the dataset folder (``final/prepared`` receives the manifest).
+        **knobs: keyword arguments of :func:`generate`.
+
+    Returns:
+        ``Path`` of the prepared dataset (``final/prepared``).
+
+    Raises:
+        PrepError: a knob is invalid.
+
+    Example:
+        >>> prepare("/tmp/synthetic-small", num_identities=8)  # doctest: +SKIP
+        PosixPath('/tmp/synthetic-small/prepared')
+    """
+    import shutil
+    import tempfile
+
+    from data_prep.market1501 import convert
+
+    final = Path(final)
+    prepared = final / "prepared"
+    if (prepared / "manifest.jsonl").is_file():
+        return prepared
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        try:
+            generate(tmp / "raw", **knobs)
+        except TypeError as exc:
+            raise PrepError(str(exc)) from None
+        convert(tmp / "raw", tmp / "prepared", dataset="market1501", mode="link", quiet=True)
+        shutil.rmtree(tmp / "raw")
+        atomic_write_json(tmp / "knobs.json", knobs)
+        if final.exists():
+            shutil.rmtree(final)  # an incomplete earlier attempt
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (prepared / "manifest.jsonl").is_file():  # another process won the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return prepared
+
 
 def contact_sheet(dst_png, *, rows=6, columns=8, seed=0, scale=2, **knobs):
     """Write a PNG contact sheet of sample images.

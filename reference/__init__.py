@@ -22,6 +22,8 @@ _EXPORTS = {
     "trihard_reference": "trihard",
     # Euclidean distances
     "pairwise_distance": "euclidean",
+    "global_topk": "vectors",
+    "normalize_rows": "vectors",
     # re-ranking
     "re_rank": "rerank",
     "re_rank_features": "rerank",

@@ -30,17 +30,19 @@ LOCAL_SHORTLIST = 200
 
 
 def _local_distances(q_local, g_local, d_global):
-    from reference import local_distance_matrix
+    """Aligned local distances; on large problems only for each query's global
+    top-``LOCAL_SHORTLIST``, with the upper bound Hq + Hg - 1 elsewhere (the
+    semantics of ``evaluate.py --shortlist``)."""
+    from reference import global_topk, local_distance_matrix
 
     q_local = np.ascontiguousarray(q_local, np.float32)
     g_local = np.ascontiguousarray(g_local, np.float32)
     num_q, num_g = d_global.shape
     if num_q * num_g <= DENSE_LOCAL_PAIRS or num_g <= LOCAL_SHORTLIST:
         return np.asarray(local_distance_matrix(q_local, g_local), np.float32)
-    k = LOCAL_SHORTLIST
-    shortlist = np.argpartition(d_global, k - 1, axis=1)[:, :k].astype(np.int64)
+    shortlist = global_topk(d_global, LOCAL_SHORTLIST)
     near = np.asarray(local_distance_matrix(q_local, g_local, shortlist=shortlist), np.float32)
-    out = np.repeat(near.max(axis=1, keepdims=True), num_g, axis=1)
+    out = np.full((num_q, num_g), q_local.shape[1] + g_local.shape[1] - 1, np.float32)
     np.put_along_axis(out, shortlist, near, axis=1)
     return out
 
@@ -119,12 +121,11 @@ def evaluate_features(query, gallery, *, protocol, gallery_lists=None, normalize
         0.93
     """
     from reference import evaluate
-
-    from reid_tf.extract import l2_normalize
+    from reference.vectors import normalize_rows
 
     if normalize:
-        query = {**query, **{k: l2_normalize(query[k]) for k in ("global", "local") if k in query}}
-        gallery = {**gallery, **{k: l2_normalize(gallery[k]) for k in ("global", "local")
+        query = {**query, **{k: normalize_rows(query[k]) for k in ("global", "local") if k in query}}
+        gallery = {**gallery, **{k: normalize_rows(gallery[k]) for k in ("global", "local")
                                  if k in gallery}}
     dists = distance_matrices(query, gallery, kinds=kinds, rerank=rerank)
     out = {}

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from reference.vectors import normalize_rows
+
 
 class ExtractError(ValueError):
     """A user error of the extraction (bad path, bad model): exit code 2."""
@@ -167,25 +169,6 @@ def model_image_size(model):
     return int(shape[1]), int(shape[2])
 
 
-def l2_normalize(x, axis=-1):
-    """``x / sqrt(max(sum(x^2), 1e-12))`` along ``axis`` (NumPy, float32).
-
-    Args:
-        x: array.
-        axis: axis to normalise.
-
-    Returns:
-        float32 array of the same shape.
-
-    Example:
-        >>> l2_normalize(np.array([[3.0, 4.0]]))
-        array([[0.6, 0.8]], dtype=float32)
-    """
-    x = np.asarray(x, np.float32)
-    norm = np.sqrt(np.maximum(np.sum(x * x, axis=axis, keepdims=True), 1e-12))
-    return (x / norm).astype(np.float32)
-
-
 def extract_features(model, paths, *, batch_size=64, local=True, normalize=False,
                      progress=True, desc="features"):
     """Runs the model over images, in order, in batches.
@@ -236,7 +219,7 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
             f"extract_features: got {len(feats['global'])} features for {len(paths)} images"
         )
     if normalize:
-        feats = {k: l2_normalize(v) for k, v in feats.items()}
+        feats = {k: normalize_rows(v) for k, v in feats.items()}
     return feats
 
 

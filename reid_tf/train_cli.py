@@ -29,8 +29,13 @@ import time
 from pathlib import Path
 
 from reid_tf.config import ConfigError, TrainConfig
-from reid_tf.run_dir import (RunDir, RunDirError, atomic_path, atomic_write_json,
-                             open_run_dir)
+from reid_tf.run_dir import (
+    RunDir,
+    RunDirError,
+    atomic_path,
+    atomic_write_json,
+    open_run_dir,
+)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -269,7 +274,6 @@ def prepare_synthetic(cfg, log):
         PosixPath('/root/.cache/alignedreid/synthetic-1a2b3c4d5e6f/prepared')
     """
     from data_prep import synthetic
-    from data_prep.market1501 import convert
 
     knobs = synthetic_knobs(cfg)
     key = json.dumps({"knobs": knobs, "format": synthetic.FORMAT,
@@ -287,20 +291,7 @@ def prepare_synthetic(cfg, log):
         raise UsageError(f"--cache-dir: cannot create {root}: {exc.strerror}") from None
     log(f"synthetic dataset: generating {knobs['num_identities']} identities "
         f"x {knobs['images_per_identity']} images into {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".synthetic-{digest}.", dir=root))
-    try:
-        synthetic.generate(tmp / "raw", **knobs)
-        convert(tmp / "raw", tmp / "prepared", dataset="market1501", mode="link", quiet=True)
-        shutil.rmtree(tmp / "raw")
-        atomic_write_json(tmp / "knobs.json", knobs)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not (prepared / "manifest.jsonl").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return prepared
+    return synthetic.prepare(final, **knobs)
 
 
 def load_datasets(cfg, log):
