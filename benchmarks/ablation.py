@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reference._atomic import atomic_path
+from reid_common import atomic_path, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE = 2
@@ -306,23 +306,6 @@ class UsageError(ValueError):
 
 
 # ------------------------------------------------------------------ helpers
-def atomic_write_text(path, text):
-    """Writes ``text`` to ``path`` through a temporary file and ``os.replace``.
-
-    Args:
-        path: destination.
-        text: str.
-
-    Returns:
-        None.
-
-    Example:
-        >>> atomic_write_text("/tmp/ablation-example.txt", "x")  # doctest: +SKIP
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def mean_std(values):
     """Mean and sample standard deviation (ddof=1) of finite values.
 
@@ -385,7 +368,7 @@ def prepare_data(settings, work_dir, log):
         >>> prepare_data(Settings(), Path("runs/ablation"), print)  # doctest: +SKIP
     """
     from data_prep import synthetic
-    from data_prep._io import PrepError
+    from data_prep import PrepError
 
     final = Path(work_dir) / f"data-{settings.data_key()}"
     if (final / "prepared" / "manifest.jsonl").is_file():

@@ -10,7 +10,10 @@ _EXPORTS = {
     "ManifestError": "data_prep.manifest",
     "Split": "data_prep.manifest",
     "merge_train": "data_prep.combine",
+    "PrepError": "data_prep._io",
 }
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reid_common import atomic_path
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LINK_MODES = ("link", "copy")
 
@@ -54,64 +56,6 @@ def add_common_arguments(parser, *, mode=True):
     parser.add_argument(
         "--quiet", action="store_true",
         help="no progress output on stderr")
-
-
-# --------------------------------------------------------------------------
-# atomic writes
-
-def _default_mode():
-    """Permission bits of a newly created file under the current umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-@contextlib.contextmanager
-def atomic_target(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``.
-
-    The temporary file gets the permissions of a normally created file (not
-    mkstemp's 0600). On any error it is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
-                               dir=str(path.parent))
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and
-    ``os.replace``, so readers never see a half-written file.
-
-    Args:
-        path: destination file; its directory must exist.
-        text: the whole content.
-
-    Example:
-        >>> import tempfile, os
-        >>> d = tempfile.mkdtemp()
-        >>> atomic_write_text(os.path.join(d, "a.txt"), "hi")
-        >>> open(os.path.join(d, "a.txt")).read()
-        'hi'
-    """
-    with atomic_target(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def atomic_write_json(path, obj):
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def ensure_dir(path, what="DST"):
@@ -199,7 +143,7 @@ def place_file(src, dst, mode="link", stats=None):
         except OSError:
             done = False
     if not done:
-        with atomic_target(dst) as tmp:
+        with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
     if stats is not None:
         stats.written += 1
@@ -246,7 +190,7 @@ def save_image(array_or_image, dst, stats=None, format=None):
     if format is None:
         format = "PNG" if dst.suffix.lower() == ".png" else "JPEG"
     kwargs = {"quality": 95} if format == "JPEG" else {}
-    with atomic_target(dst) as tmp:
+    with atomic_path(dst) as tmp:
         image.save(tmp, format=format, **kwargs)
     if stats is not None:
         stats.written += 1

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_json, atomic_write_text, summarize
+from reid_common import atomic_write_json, atomic_write_text
+
+from ._io import summarize
 
 FORMAT = "reid-manifest"
 VERSION = 1
@@ -389,8 +391,9 @@ def write_manifest(dst, rows, *, dataset, protocol, extra=None, check_files=True
             "summary": summarize(rows)}
     if extra:
         info.update(extra)
-    atomic_write_text(dst / MANIFEST_NAME, "\n".join(ordered) + ("\n" if ordered else ""))
-    atomic_write_json(dst / INFO_NAME, info)
+    atomic_write_text(dst / MANIFEST_NAME, "\n".join(ordered) + ("\n" if ordered else ""),
+                      newline="\n")
+    atomic_write_json(dst / INFO_NAME, info, sort_keys=False)
     return info
 
 

@@ -30,13 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep._io import (
-    PrepError,
-    Progress,
-    add_common_arguments,
-    atomic_target,
-    atomic_write_json,
-)
+from data_prep._io import PrepError, Progress, add_common_arguments
+from reid_common import atomic_write_bytes, atomic_write_json
 
 FORMAT = "reid-synthetic"
 VERSION = 1
@@ -645,12 +640,6 @@ def _config_dict(cfg):
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 
 
-def _atomic_write_bytes(path, data):
-    with atomic_target(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-
-
 def _write_chunk(job, images=None, state=None):
     """Render and write images [a, b) of the plan; returns (infos, written, skipped).
 
@@ -673,7 +662,7 @@ def _write_chunk(job, images=None, state=None):
         if same and path.is_file():
             skipped += 1
         else:
-            _atomic_write_bytes(path, _encode_jpeg(img, cfg.jpeg_quality))
+            atomic_write_bytes(path, _encode_jpeg(img, cfg.jpeg_quality))
             written += 1
     return infos, written, skipped
 
@@ -764,7 +753,7 @@ def generate(dst, *, num_identities=300, num_cameras=6, images_per_identity=16, 
             "layout": "market1501", "counts": counts,
             "lookalike_pairs": [list(p) for p in pairs],
             "identities": specs}
-    atomic_write_json(dst / "synthetic.json", meta)
+    atomic_write_json(dst / "synthetic.json", meta, sort_keys=False)
     if not same:   # remove stale images of another configuration
         planned = {(r["folder"], r["file"]) for r in images}
         for folder in FOLDERS:
@@ -800,9 +789,9 @@ def generate(dst, *, num_identities=300, num_cameras=6, images_per_identity=16, 
     lines = [json.dumps({key: r[key] for key in ("file", "folder", "pid", "camid", "kind",
                                                   "shift", "scale", "occluder", "blur")})
              for r in images]
-    _atomic_write_bytes(dst / "synthetic_images.jsonl", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(dst / "synthetic_images.jsonl", ("\n".join(lines) + "\n").encode())
     meta["complete"] = True
-    atomic_write_json(dst / "synthetic.json", meta)
+    atomic_write_json(dst / "synthetic.json", meta, sort_keys=False)
     return {"config": config, "counts": counts, "identities": specs,
             "lookalike_pairs": [list(p) for p in pairs], "images": images,
             "written": written, "skipped": skipped,
@@ -854,7 +843,7 @@ def prepare(final, **knobs):
             raise PrepError(str(exc)) from None
         convert(tmp / "raw", tmp / "prepared", dataset="market1501", mode="link", quiet=True)
         shutil.rmtree(tmp / "raw")
-        atomic_write_json(tmp / "knobs.json", knobs)
+        atomic_write_json(tmp / "knobs.json", knobs, sort_keys=False)
         if final.exists():
             shutil.rmtree(final)  # an incomplete earlier attempt
         try:
@@ -917,7 +906,7 @@ def contact_sheet(dst_png, *, rows=6, columns=8, seed=0, scale=2, **knobs):
     dst_png = Path(dst_png)
     buf = io.BytesIO()
     sheet.quantize(colors=256).save(buf, format="PNG", optimize=True)
-    _atomic_write_bytes(dst_png, buf.getvalue())
+    atomic_write_bytes(dst_png, buf.getvalue())
     return str(dst_png)
 
 

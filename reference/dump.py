@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from reference._atomic import atomic_path
+from reid_common import atomic_path
 
 SCHEMA_VERSION = 1
 SPLITS = ("query", "gallery")

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from reference._atomic import atomic_write
+from reid_common import atomic_write
 from reference.vectors import global_topk, normalize_rows  # noqa: F401  (part of this module's API)
 
 PROG = "reid-evaluate"

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from reference._atomic import atomic_write
+from reid_common import atomic_write
 
 __all__ = [
     "ReportError",

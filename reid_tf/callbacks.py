@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from reid_tf.run_dir import atomic_write_text
+from reid_common import atomic_write_text
 
 
 class NonFiniteLossError(RuntimeError):

@@ -220,7 +220,7 @@ def plot_cmc(results, path, max_rank=20):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reid_tf.run_dir import atomic_path
+    from reid_common import atomic_path
 
     names = list(results)
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from reference._atomic import atomic_path
+from reid_common import atomic_path
 
 TOLERANCES = {"float64": 1e-7, "float32": 1e-4, "fd": 1e-5}
 FD_STEP = 1e-6

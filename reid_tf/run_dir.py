@@ -25,48 +25,11 @@ import os
 import shutil
 from pathlib import Path
 
-from reference._atomic import atomic_path  # noqa: F401  (re-exported)
+from reid_common import atomic_write_json
 
 
 class RunDirError(ValueError):
     """The run directory cannot be used as asked (user error, exit code 2)."""
-
-
-# ------------------------------------------------------------ atomic writes
-def atomic_write_text(path, text):
-    """Writes ``text`` (UTF-8) to ``path`` atomically.
-
-    Args:
-        path: destination file.
-        text: str.
-
-    Returns:
-        None.
-
-    Example:
-        >>> atomic_write_text("/tmp/x.txt", "hello\\n")  # doctest: +SKIP
-    """
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def atomic_write_json(path, obj):
-    """Writes ``obj`` as indented JSON to ``path`` atomically.
-
-    Args:
-        path: destination file.
-        obj: JSON-serialisable object (NaN is written as ``NaN``).
-
-    Returns:
-        None.
-
-    Example:
-        >>> atomic_write_json("/tmp/x.json", {"a": 1})  # doctest: +SKIP
-    """
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def utc_now():

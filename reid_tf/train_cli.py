@@ -29,13 +29,8 @@ import time
 from pathlib import Path
 
 from reid_tf.config import ConfigError, TrainConfig
-from reid_tf.run_dir import (
-    RunDir,
-    RunDirError,
-    atomic_path,
-    atomic_write_json,
-    open_run_dir,
-)
+from reid_common import atomic_path, atomic_write_json
+from reid_tf.run_dir import RunDir, RunDirError, open_run_dir
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -311,7 +306,7 @@ def load_datasets(cfg, log):
     Example:
         >>> train, tests = load_datasets(TrainConfig(), print)  # doctest: +SKIP
     """
-    from data_prep._io import PrepError
+    from data_prep import PrepError
     from data_prep.combine import merge_train
     from data_prep.manifest import ManifestError, load_manifest
 

@@ -299,7 +299,7 @@ def test_merge_train_labels_unique(tmp_path):
 def test_atomic_writes_use_umask_permissions(tmp_path):
     import os
 
-    from data_prep._io import atomic_write_text
+    from reid_common import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -1,0 +1,61 @@
+"""The bottom layer shared by every package of the project.
+
+Atomic file writes, progress lines with an ETA, command-line error handling
+and exit codes, and the names of the evaluation protocols. It imports nothing
+but the standard library, so ``data_prep``, ``reference``, ``reid_tf`` and the
+tools above them can all use it.
+"""
+
+from reid_common.atomic import (
+    atomic_path,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    same_file,
+)
+from reid_common.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ArgumentParser,
+    UsageError,
+    add_version_argument,
+    one_line,
+    package_version,
+    run_main,
+)
+from reid_common.progress import Progress, Reporter, format_duration
+from reid_common.protocols import (
+    PROTOCOL_ALIASES,
+    PROTOCOL_NAMES,
+    PROTOCOLS,
+    canonical_protocol,
+)
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROTOCOLS",
+    "PROTOCOL_ALIASES",
+    "PROTOCOL_NAMES",
+    "ArgumentParser",
+    "Progress",
+    "Reporter",
+    "UsageError",
+    "add_version_argument",
+    "atomic_path",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "canonical_protocol",
+    "format_duration",
+    "one_line",
+    "package_version",
+    "run_main",
+    "same_file",
+]
