@@ -208,16 +208,14 @@ class Settings:
         return _digest(self.to_dict())
 
     def data_key(self):
-        """Short hash of the data knobs (names the dataset's directory).
+        """The synthetic-data cache key of these settings (``data_prep.synthetic.cache_key``).
 
         Returns:
-            str of 10 hex digits.
-
-        Example:
-            >>> Settings(epochs=1).data_key() == Settings(epochs=2).data_key()
-            True
+            str of 12 hex digits.
         """
-        return _digest(self.data_knobs())
+        from data_prep import synthetic
+
+        return synthetic.cache_key(self.data_knobs())
 
     def train_flags(self, seed):
         """``train.py`` flags shared by every variant (data excluded).
@@ -370,12 +368,12 @@ def prepare_data(settings, work_dir, log):
     from data_prep import synthetic
     from data_prep import PrepError
 
-    final = Path(work_dir) / f"data-{settings.data_key()}"
-    if (final / "prepared" / "manifest.jsonl").is_file():
-        return final / "prepared"
-    log(f"generating the synthetic dataset ({settings.describe().split(';')[0]}) into {final}")
+    knobs = settings.data_knobs()
+    final = Path(work_dir) / f"synthetic-{settings.data_key()}"
+    if not (final / "prepared" / "manifest.jsonl").is_file():
+        log(f"generating the synthetic dataset ({settings.describe().split(';')[0]}) into {final}")
     try:
-        return synthetic.prepare(final, **settings.data_knobs())
+        return synthetic.prepare_cached(work_dir, **knobs)
     except PrepError as exc:
         raise UsageError(f"--knob: {exc}") from None
 
@@ -1414,7 +1412,7 @@ def main(argv=None):
         history = merge_history(read_history(args.doc),
                                 history_entry(settings, seeds, agg, comparisons, args.note,
                                               args.quick))
-        data = result["data"] or str(Path(args.work_dir) / f"data-{settings.data_key()}" /
+        data = result["data"] or str(Path(args.work_dir) / f"synthetic-{settings.data_key()}" /
                                      "prepared")
         plot_name = os.path.relpath(args.plot, Path(args.doc).parent) if args.plot else ""
         text = render_doc(settings=settings, seeds=seeds, command=_command_line(argv), agg=agg,

@@ -20,6 +20,7 @@ seed and knobs (each image draws from its own seeded generator).
 """
 
 import copy
+import hashlib
 import io
 import json
 import os
@@ -854,6 +855,45 @@ def prepare(final, **knobs):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return prepared
+
+
+def cache_key(knobs):
+    """The cache key of a synthetic dataset: a hash of the generator knobs,
+    the dataset format and the generator version.
+
+    Args:
+        knobs: keyword arguments of :func:`generate`.
+
+    Returns:
+        str of 12 hex digits.
+    """
+    key = json.dumps({"knobs": knobs, "format": FORMAT, "version": VERSION},
+                     sort_keys=True, default=list)
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def prepare_cached(root, **knobs):
+    """The prepared synthetic dataset of ``knobs`` under the cache folder ``root``.
+
+    Generated once into ``root/synthetic-<cache_key>`` by :func:`prepare`;
+    a later call with the same knobs (and generator version) reuses it.
+
+    Args:
+        root: the cache folder (created if missing).
+        **knobs: keyword arguments of :func:`generate`.
+
+    Returns:
+        ``Path`` of the prepared dataset (holds ``manifest.jsonl``).
+
+    Raises:
+        PrepError: a knob is invalid, or ``root`` cannot be created.
+    """
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PrepError(f"{root}: cannot create the cache folder: {exc.strerror}") from None
+    return prepare(root / f"synthetic-{cache_key(knobs)}", **knobs)
 
 
 def contact_sheet(dst_png, *, rows=6, columns=8, seed=0, scale=2, **knobs):

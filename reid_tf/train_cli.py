@@ -19,7 +19,6 @@ Exit status: 0 success, 1 training failed (non-finite loss), 2 usage error,
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -268,25 +267,20 @@ def prepare_synthetic(cfg, log):
         >>> prepare_synthetic(TrainConfig(), print)  # doctest: +SKIP
         PosixPath('/root/.cache/alignedreid/synthetic-1a2b3c4d5e6f/prepared')
     """
-    from data_prep import synthetic
+    from data_prep import PrepError, synthetic
 
     knobs = synthetic_knobs(cfg)
-    key = json.dumps({"knobs": knobs, "format": synthetic.FORMAT,
-                      "version": synthetic.VERSION}, sort_keys=True)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     root = cache_root(cfg)
-    final = root / f"synthetic-{digest}"
-    prepared = final / "prepared"
-    if (prepared / "manifest.jsonl").is_file():
-        log(f"synthetic dataset: {prepared} (cached)")
-        return prepared
+    final = root / f"synthetic-{synthetic.cache_key(knobs)}"
+    if (final / "prepared" / "manifest.jsonl").is_file():
+        log(f"synthetic dataset: {final / 'prepared'} (cached)")
+    else:
+        log(f"synthetic dataset: generating {knobs['num_identities']} identities "
+            f"x {knobs['images_per_identity']} images into {final}")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--cache-dir: cannot create {root}: {exc.strerror}") from None
-    log(f"synthetic dataset: generating {knobs['num_identities']} identities "
-        f"x {knobs['images_per_identity']} images into {final}")
-    return synthetic.prepare(final, **knobs)
+        return synthetic.prepare_cached(root, **knobs)
+    except PrepError as exc:
+        raise UsageError(f"--cache-dir: {exc}") from None
 
 
 def load_datasets(cfg, log):
