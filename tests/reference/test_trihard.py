@@ -6,7 +6,6 @@ monotone path; gradients are checked against central finite differences of
 that oracle.
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -15,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reference.trihard import trihard_reference
+from tests.oracles import part_distance, part_distances, scored_paths
 
 OPTIONS = [
     dict(normalize_features=nf, local_mining=lm, aligned=al)
@@ -33,33 +33,15 @@ def euclid(u, v):
     return math.sqrt(sum((float(a) - float(b)) ** 2 for a, b in zip(u, v)))
 
 
-def part_d(u, v):
-    x = euclid(u, v)
-    return (math.exp(x) - 1.0) / (math.exp(x) + 1.0)
-
-
 def path_lengths(x, y):
     """Lengths of every monotone path, sorted."""
-    hf, hg = len(x), len(y)
-    d = [[part_d(x[i], y[j]) for j in range(hg)] for i in range(hf)]
-    out = []
-    for downs in itertools.combinations(range(hf + hg - 2), hf - 1):
-        i = j = 0
-        total = d[0][0]
-        for s in range(hf + hg - 2):
-            if s in downs:
-                i += 1
-            else:
-                j += 1
-            total += d[i][j]
-        out.append(total)
-    return sorted(out)
+    return [length for length, _ in scored_paths(part_distances(x, y))]
 
 
 def local_dist(x, y, aligned):
     if aligned:
         return path_lengths(x, y)[0]
-    return sum(part_d(x[i], y[i]) for i in range(len(x)))
+    return sum(part_distance(x[i], y[i]) for i in range(len(x)))
 
 
 def mine(dist_row, labels, a):

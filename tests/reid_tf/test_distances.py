@@ -4,7 +4,6 @@ Oracles: brute force over all monotone paths, a NumPy DP table with explicit
 backtracking (tie rule), scipy's cdist, and the Numba reference.
 """
 
-import itertools
 
 import numpy as np
 import pytest
@@ -12,29 +11,10 @@ import tensorflow as tf
 from scipy.spatial.distance import cdist
 
 import reference
+from tests.oracles import shortest_path_length
 from reid_tf import distances
 
 RNG = np.random.default_rng(20240601)
-
-
-def _brute_force_paths(hf, hg):
-    """Every monotone right/down path from (0, 0) to (hf-1, hg-1)."""
-    paths = []
-    for downs in itertools.combinations(range(hf + hg - 2), hf - 1):
-        i = j = 0
-        cells = [(0, 0)]
-        for step in range(hf + hg - 2):
-            if step in downs:
-                i += 1
-            else:
-                j += 1
-            cells.append((i, j))
-        paths.append(cells)
-    return paths
-
-
-def _brute_force_shortest(d):
-    return min(sum(d[c] for c in p) for p in _brute_force_paths(*d.shape))
 
 
 def _tie_rule_path_mask(d):
@@ -76,7 +56,7 @@ def _grad(fn, *arrays):
 def test_shortest_path_equals_brute_force(hf, hg):
     d = RNG.random((6, hf, hg))
     out = distances.shortest_path(d).numpy()
-    expected = [_brute_force_shortest(x) for x in d]
+    expected = [shortest_path_length(x) for x in d]
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=0)
 
 
