@@ -377,21 +377,6 @@ def write_manifest(dst, rows, *, dataset, protocol, extra=None, check_files=True
 
     Returns:
         The dataset.json object written (with "summary").
-
-    Example:
-        >>> import tempfile
-        >>> rows = [
-        ...     {"path": "images/train/a.jpg", "pid": 1, "label": 0, "camid": 1,
-        ...      "split": "train", "dataset": "d"},
-        ...     {"path": "images/query/b.jpg", "pid": 2, "label": -1, "camid": 1,
-        ...      "split": "query", "dataset": "d"},
-        ...     {"path": "images/gallery/c.jpg", "pid": 2, "label": -1, "camid": 2,
-        ...      "split": "gallery", "dataset": "d"}]
-        >>> dst = tempfile.mkdtemp()
-        >>> info = write_manifest(dst, rows, dataset="d", protocol="market1501",
-        ...                       check_files=False)
-        >>> info["summary"]["gallery"]
-        {'images': 1, 'identities': 1, 'cameras': 1}
     """
     dst = Path(dst)
     if protocol not in PROTOCOLS:

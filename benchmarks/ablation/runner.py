@@ -12,7 +12,7 @@ from pathlib import Path
 
 from data_prep import PrepError
 from data_prep.synthetic import prepare_cached
-from reid_common import UsageError, atomic_write_json
+from reid_common import UsageError, atomic_write_json, format_duration
 from reid_tf.run_dir import RunDir
 
 from .settings import METRICS
@@ -175,7 +175,7 @@ def run_benchmark(settings, *, work_dir, seeds, variants, reporter, report_only=
         work_dir: work directory.
         seeds: list of training seeds.
         variants: list of ``Variant``.
-        reporter: ``reid_common.Reporter`` for progress messages and the run counter.
+        reporter: ``reid_common.Reporter`` for progress messages (with an ETA).
         report_only: do not train; collect the finished runs only.
         workers: trainings run at the same time (each with cores / workers
             CPU threads).
@@ -229,15 +229,20 @@ def run_benchmark(settings, *, work_dir, seeds, variants, reporter, report_only=
             train_run(args, run_dir, log_path)
         with lock:
             trained[0] += 1
-            reporter.count("runs trained", trained[0], len(todo))
+            done = trained[0]
+        left = len(todo) - done
+        eta = f", ETA {format_duration((time.monotonic() - t0) / done * left)}" \
+            if left else ""
+        progress = f" [{done}/{len(todo)} trained{eta}]"
         if code != 0 or not is_finished(run_dir):
             error = f"train.py exited with status {code} (see {log_path})"
-            log(f"{tag}: FAILED ({error})")
+            log(f"{tag}: FAILED ({error}){progress}")
             return {"error": error}
         r = read_run(run_dir)
         g = r["metrics"].get("global", {})
         log(f"{tag}: done in {time.monotonic() - t:.0f} s; global rank-1 "
-            f"{100 * g.get('rank1', float('nan')):.1f}, mAP {100 * g.get('mAP', float('nan')):.1f}")
+            f"{100 * g.get('rank1', float('nan')):.1f}, mAP {100 * g.get('mAP', float('nan')):.1f}"
+            f"{progress}")
         return r
 
     if workers > 1 and not report_only:
