@@ -1,21 +1,18 @@
-"""Helpers shared by the converters: user errors, atomic writes, placing and
-cropping images resumably, a small progress printer and split summaries.
+"""Helpers shared by the converters: user errors, placing and cropping images
+resumably, and split summaries. Atomic writes and progress come from
+``reid_common``.
 
 Nothing here imports TensorFlow or ``reference``.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from reid_common import atomic_path
+from reid_common import Progress, atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LINK_MODES = ("link", "copy")
@@ -117,8 +114,12 @@ def place_file(src, dst, mode="link", stats=None):
         True if a file was written, False if it was already in place.
 
     Example:
-        >>> place_file("a.jpg", "DST/images/train/a.jpg")  # doctest: +SKIP
-        True
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.jpg").write_bytes(b"jpeg")
+        >>> dst = d / "images" / "a.jpg"
+        >>> place_file(d / "a.jpg", dst), place_file(d / "a.jpg", dst)
+        (True, False)
     """
     src = Path(src)
     dst = Path(dst)
@@ -214,82 +215,6 @@ def clip_box(box, width, height):
     left, top = max(x, 0), max(y, 0)
     right, bottom = min(x + w, width), min(y + h, height)
     return left, top, max(right, left), max(bottom, top)
-
-
-# --------------------------------------------------------------------------
-# progress
-
-class Progress:
-    """A minimal progress printer on stderr (no third-party dependency).
-
-    On a terminal it redraws one line (at most 10 times a second). Elsewhere
-    (logs, pipes, tests) it prints a line at most every 30 seconds and one
-    final line when the work took longer than 2 seconds. ``enabled=False``
-    makes it silent.
-
-    Args:
-        total: number of steps expected (or None when unknown).
-        desc: a short label.
-        enabled: print anything at all.
-        stream: where to print (default ``sys.stderr``).
-
-    Example:
-        >>> with Progress(3, "copy", enabled=False) as bar:
-        ...     for _ in range(3):
-        ...         bar.update()
-    """
-
-    def __init__(self, total, desc, enabled=True, stream=None):
-        self.total = total
-        self.desc = desc
-        self.count = 0
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-        try:
-            self.tty = self.stream.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
-        self.start = time.monotonic()
-        self.last = self.start
-
-    def _line(self):
-        elapsed = time.monotonic() - self.start
-        if self.total:
-            pct = 100.0 * self.count / self.total
-            return f"{self.desc}: {self.count}/{self.total} ({pct:5.1f}%) {elapsed:6.1f}s"
-        return f"{self.desc}: {self.count} {elapsed:6.1f}s"
-
-    def update(self, n=1):
-        """Advance by ``n`` steps."""
-        self.count += n
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        interval = 0.1 if self.tty else 30.0
-        if now - self.last >= interval:
-            self.last = now
-            if self.tty:
-                self.stream.write("\r" + self._line())
-            else:
-                self.stream.write(self._line() + "\n")
-            self.stream.flush()
-
-    def close(self):
-        """Print the final line."""
-        if not self.enabled:
-            return
-        if self.tty:
-            self.stream.write("\r" + self._line() + "\n")
-        elif time.monotonic() - self.start > 2.0:
-            self.stream.write(self._line() + "\n")
-        self.stream.flush()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 # --------------------------------------------------------------------------

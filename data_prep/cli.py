@@ -12,15 +12,19 @@ Usage::
 
 Each name maps to a module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs.
-User errors print one line and exit with status 2.
+User errors print one line and exit with status 2; ``--version`` prints the
+version.
 """
 
-import argparse
 import importlib
 import sys
 
+from reid_common import ArgumentParser, UsageError, add_version_argument, run_main
+
 from ._io import PrepError
 from .manifest import ManifestError
+
+PROG = "reid-prep"
 
 # name -> (module, one-line description)
 REGISTRY = {
@@ -46,28 +50,38 @@ def get_converter(name):
     return importlib.import_module(REGISTRY[name][0])
 
 
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message):
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
 def build_parser(command=None):
     """The argument parser; only ``command``'s module is imported and asked
     for its arguments (the others are listed with their description)."""
-    parser = _Parser(
-        prog="reid-prep",
+    parser = ArgumentParser(
+        prog=PROG,
         description="Convert a distributed re-identification dataset into the prepared "
                     "manifest format (DST/manifest.jsonl + DST/dataset.json + DST/images/), "
-                    "merge prepared training sets, or generate the synthetic dataset.")
+                    "merge prepared training sets, or generate the synthetic dataset.",
+        epilog="Exit status: 0 done, 2 usage error (one line on stderr), 130 interrupted.")
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="NAME", required=True)
     for name, (_, help_text) in REGISTRY.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
             get_converter(name).add_arguments(p)
     return parser
+
+
+def _body(argv):
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in REGISTRY:
+        command = None
+    try:
+        parser = build_parser(command)
+    except ImportError as exc:
+        raise UsageError(f"{command}: not available ({exc})") from None
+    args = parser.parse_args(argv)
+    try:
+        return int(get_converter(args.command).run(args) or 0)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else args.command
+        raise UsageError(f"{where}: {exc.strerror or exc}") from None
 
 
 def main(argv=None):
@@ -81,34 +95,10 @@ def main(argv=None):
         interrupted.
 
     Example:
-        >>> main(["market1501", "Market-1501-v15.09.15", "prepared/market1501"])  # doctest: +SKIP
-        0
+        >>> main(["msmt17", "/nonexistent/MSMT17_V1", "/nonexistent/out"])
+        2
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command is not None and command not in REGISTRY:
-        command = None
-    try:
-        parser = build_parser(command)
-    except ImportError as exc:
-        sys.stderr.write(f"reid-prep: error: {command}: not available ({exc})\n")
-        return 2
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    try:
-        return int(get_converter(args.command).run(args) or 0)
-    except (PrepError, ManifestError) as exc:
-        sys.stderr.write(f"reid-prep: error: {exc}\n")
-        return 2
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else args.command
-        sys.stderr.write(f"reid-prep: error: {where}: {exc.strerror or exc}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("reid-prep: interrupted\n")
-        return 130
+    return run_main(PROG, _body, argv, usage_errors=(PrepError, ManifestError))
 
 
 if __name__ == "__main__":

@@ -42,9 +42,16 @@ def merge_train(manifests):
             in two of them (the same dataset given twice).
 
     Example:
-        >>> train = merge_train(["prepared/market1501", "prepared/cuhk03"])  # doctest: +SKIP
-        >>> train.num_classes  # doctest: +SKIP
-        1518
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from data_prep.synthetic import prepare
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> tiny = dict(num_identities=4, images_per_identity=4, height=32, width=16)
+        >>> a = prepare(tmp / "a", seed=1, **tiny)
+        >>> b = prepare(tmp / "b", seed=2, **tiny)
+        >>> train = merge_train([a, b])
+        >>> train.num_classes, sorted(set(train.labels.tolist()))
+        (4, [0, 1, 2, 3])
     """
     manifests = [_as_manifest(m) for m in manifests]
     if not manifests:
@@ -82,10 +89,6 @@ def combine(dst, prepared, *, name=None, mode="link", quiet=False):
 
     Returns:
         dict with "dataset", "manifest", "summary", "files", "components".
-
-    Example:
-        >>> combine("prepared/paper", ["prepared/market1501", "prepared/cuhk03",
-        ...                            "prepared/cuhk-sysu"])  # doctest: +SKIP
     """
     manifests = []
     for p in prepared:

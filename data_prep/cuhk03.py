@@ -35,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import (PlaceStats, PrepError, Progress, add_common_arguments, ensure_dir,
-                  report, require_file, save_image)
+from reid_common import Progress
+
+from ._io import (PlaceStats, PrepError, add_common_arguments, ensure_dir, report,
+                  require_file, save_image)
 from .manifest import relabel, write_manifest
 
 NAME = re.compile(r"^(\d+)_(\d+)_([12])_(\d+)\.png$")
@@ -232,9 +234,6 @@ def convert(src, dst, *, images="labeled", split="paper", split_index=0, test_id
 
     Returns:
         dict with "dataset", "manifest", "summary", "files".
-
-    Example:
-        >>> convert("cuhk03_release", "prepared/cuhk03", split="new")  # doctest: +SKIP
     """
     if images not in ("labeled", "detected"):
         raise PrepError(f"--images: expected labeled or detected, got {images!r}")

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import (PlaceStats, PrepError, Progress, add_common_arguments, clip_box,
+from reid_common import Progress
+
+from ._io import (PlaceStats, PrepError, add_common_arguments, clip_box,
                   ensure_dir, image_size_on_disk, report, require_dir, require_file,
                   save_image)
 from .manifest import relabel, write_manifest
@@ -150,9 +152,6 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
 
     Returns:
         dict with "dataset", "manifest", "summary", "files", "dropped".
-
-    Example:
-        >>> convert("cuhk_sysu", "prepared/cuhk-sysu", gallery_size=100)  # doctest: +SKIP
     """
     if gallery_size not in GALLERY_SIZES:
         raise PrepError(f"--gallery-size: expected one of {GALLERY_SIZES}, got {gallery_size}")

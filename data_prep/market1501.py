@@ -82,7 +82,14 @@ def convert(src, dst, *, dataset="market1501", mode="link", quiet=False):
         dict with "dataset", "manifest", "summary", "files" and "dropped".
 
     Example:
-        >>> convert("Market-1501-v15.09.15", "prepared/market1501")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from data_prep.synthetic import generate
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> _ = generate(tmp / "raw", num_identities=4, images_per_identity=4, height=32,
+        ...              width=16)
+        >>> convert(tmp / "raw", tmp / "prepared", quiet=True)["summary"]["train"]
+        {'images': 8, 'identities': 2, 'cameras': 4}
     """
     if dataset not in PATTERNS:
         raise PrepError(f"--dataset: unknown dataset {dataset!r}")

@@ -77,9 +77,6 @@ def convert(src, dst, *, include_val=True, mode="link", quiet=False):
 
     Returns:
         dict with "dataset", "manifest", "summary", "files", "dropped".
-
-    Example:
-        >>> convert("MSMT17_V1", "prepared/msmt17")  # doctest: +SKIP
     """
     src = require_dir(src)
     rows, names = [], {}

@@ -449,6 +449,40 @@ class TrainConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_dict(values)
 
+    def to_argv(self, names=None):
+        """The ``train.py`` arguments that give this config.
+
+        Every setting is written out (``None`` ones, still to be resolved,
+        are left out; a switch only when it is not at its off state), so
+        parsing the result gives back an equal config.
+
+        Args:
+            names: field names to render (default: all), in field order.
+
+        Returns:
+            list of str.
+
+        Example:
+            >>> TrainConfig(epochs=3, no_local=True).to_argv(["epochs", "no_local", "flip"])
+            ['--epochs', '3', '--no-local']
+        """
+        argv = []
+        for f in dataclasses.fields(self):
+            if names is not None and f.name not in names:
+                continue
+            value, meta = getattr(self, f.name), f.metadata
+            if meta["action"] == "store_true":
+                argv += [meta["flag"]] if value else []
+            elif meta["action"] == "store_false":
+                argv += [] if value else [meta["flag"]]
+            elif value is None or (meta["nargs"] == "+" and not value):
+                continue
+            else:
+                values = value if isinstance(value, (list, tuple)) else [value]
+                argv += [meta["flag"], *(repr(v) if isinstance(v, float) else str(v)
+                                         for v in values)]
+        return argv
+
     def experiment_dict(self):
         """The settings that define the experiment (for resume comparison).
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from benchmarks import ablation
+from benchmarks.ablation import runner
+from reid_tf.run_dir import RunDir
 
 SEEDS = [0, 1, 2]
 
@@ -26,7 +28,7 @@ def fake_metrics(variant, seed):
 
 
 class FakeTrainer:
-    """Replaces ``ablation.train_run``: records calls, writes a finished run."""
+    """Replaces ``runner.train_run``: records calls, writes a finished run."""
 
     def __init__(self, fail=()):
         self.calls = []
@@ -56,14 +58,15 @@ class FakeTrainer:
                     for c in cols]
         text = ",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
         (run_dir / "log.csv").write_text(text)
+        RunDir(run_dir).set_status("finished")
         return 0
 
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     trainer = FakeTrainer()
-    monkeypatch.setattr(ablation, "train_run", trainer)
-    monkeypatch.setattr(ablation, "prepare_data",
+    monkeypatch.setattr(runner, "train_run", trainer)
+    monkeypatch.setattr(runner, "prepare_data",
                         lambda settings, work_dir, log: tmp_path / "data" / "prepared")
     return trainer
 
@@ -161,21 +164,29 @@ def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
     assert "Baseline" in out and "AlignedReID + MM" in out and "±" in out
 
     # identical data, schedule and seed flags; variants differ only by their flags
-    def strip_variant(args, variant):
-        """The arguments without the variant's own flags and the run directory."""
-        flags = ablation.Settings().variant_flags(ablation.BY_KEY[variant])
-        starts = [i for i in range(len(args) - len(flags) + 1)
-                  if args[i:i + len(flags)] == flags]
-        assert starts, (variant, args)
-        rest = args[:starts[0]] + args[starts[0] + len(flags):]
-        i = rest.index("--run-dir")
-        return rest[:i] + rest[i + 2:]
+    def options(args):
+        """{flag: tuple of its values}; every flag given once."""
+        out, flag = {}, None
+        for a in args:
+            if a.startswith("--"):
+                assert a not in out, (a, args)
+                flag, out[a] = a, ()
+            else:
+                out[flag] += (a,)
+        return out
 
+    own = {"--no-local", "--unaligned-local", "--mutual", "--mutual-kl-weight",
+           "--mutual-metric-weight", "--run-dir"}
     by_seed = {}
     for variant, seed, args in fake.calls:
-        by_seed.setdefault(seed, set()).add(tuple(strip_variant(args, variant)))
-        i = args.index("--seed")
-        assert args[i + 1] == str(seed)
+        opts = options(args)
+        by_seed.setdefault(seed, set()).add(
+            tuple(sorted((k, v) for k, v in opts.items() if k not in own)))
+        assert opts["--seed"] == (str(seed),) and opts["--epochs"] == ("2",)
+        assert opts["--steps-per-epoch"] == ("5",) and opts["--data"] == (
+            str(tmp_path / "data" / "prepared"),)
+        assert opts["--run-dir"] == (str(ablation.run_dir_of(
+            next((tmp_path / "work").glob("cfg-*")), variant, seed)),)
     assert all(len(v) == 1 for v in by_seed.values())
     flags = {v: a for v, s, a in fake.calls if s == 0}
     assert "--no-local" in flags["baseline"] and "--mutual" not in flags["baseline"]
@@ -195,6 +206,9 @@ def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
     (run / "metrics.json").unlink()
     assert ablation.main(_argv(tmp_path)) == 0
     assert [(v, s) for v, s, _ in fake.calls[15:]] == [("gl_baseline", 1)]
+    # finished without metrics: trained afresh (train.py refuses a finished run otherwise)
+    assert "--overwrite" in fake.calls[15][2]
+    assert not any("--overwrite" in args for _, _, args in fake.calls[:15])
 
     # the page: table with the numpy means, the plot, one history entry (same key)
     doc = (tmp_path / "docs" / "ablation.md").read_text()
@@ -231,8 +245,8 @@ def test_report_only_and_json(fake, tmp_path, capsys):
 
 def test_failed_run_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
     trainer = FakeTrainer(fail={("alignedreid", 1)})
-    monkeypatch.setattr(ablation, "train_run", trainer)
-    monkeypatch.setattr(ablation, "prepare_data", lambda s, w, log: tmp_path / "d")
+    monkeypatch.setattr(runner, "train_run", trainer)
+    monkeypatch.setattr(runner, "prepare_data", lambda s, w, log: tmp_path / "d")
     assert ablation.main(_argv(tmp_path, "--variants", "alignedreid")) == 0
     out = capsys.readouterr().out
     assert "failed runs: AlignedReID seed 1" in out
@@ -277,3 +291,41 @@ def test_analysis_is_kept_when_the_page_is_regenerated(fake, tmp_path):
     assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--report-only")) == 0
     assert doc.read_text().count("The local loss decreases.") == 1
     assert ablation.read_analysis(doc).startswith("## Findings")
+
+
+@pytest.mark.parametrize("variant", ablation.VARIANT_KEYS)
+def test_train_argv_parses_back_to_the_run_config(variant, tmp_path):
+    """train.py's own parser turns the rendered arguments into the same TrainConfig."""
+    from reid_tf.train_cli import parse_config
+
+    settings = ablation.Settings(decay_epoch=3, epochs=5, lr=2e-3, P=6,
+                                 normalize_features=variant != "baseline")
+    v = ablation.BY_KEY[variant]
+    extra = dict(data=[str(tmp_path / "prepared")], run_dir=str(tmp_path / "run"),
+                 quiet=True, json=True, checkpoint_every=7, keep_checkpoints=1)
+    cfg = settings.train_config(v, 4, **extra)
+    assert parse_config(settings.train_argv(v, 4, **extra)) == cfg
+    assert (cfg.seed, cfg.P, cfg.lr_milestones, cfg.lr_values) == (4, 6, [3], [2e-3, 2e-4])
+    assert cfg.no_local == (variant == "baseline")
+    assert cfg.unaligned_local == (variant == "gl_baseline")
+    assert cfg.mutual == (v.mutual is not None)
+    if v.mutual:
+        assert cfg.mutual_metric_weight == (settings.metric_weight if v.mutual == "mm" else 0.0)
+
+
+def test_train_py_refusals_are_usage_errors(fake, tmp_path, capsys):
+    assert ablation.main(_argv(tmp_path, "--P", "1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--P: must be >= 2" in err[0]
+    assert fake.calls == []
+
+
+def test_import_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import benchmarks.ablation, sys; print('tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=str(runner.REPO))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
