@@ -497,7 +497,11 @@ class TrainConfig:
             ConfigError: unreadable file, invalid JSON or unknown settings.
 
         Example:
-            >>> cfg = TrainConfig.from_json("runs/x/config.json")  # doctest: +SKIP
+            >>> import os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "config.json")
+            >>> _ = open(path, "w").write(TrainConfig(epochs=3).to_json())
+            >>> TrainConfig.from_json(path).epochs
+            3
         """
         try:
             with open(path, encoding="utf-8") as f:
