@@ -15,6 +15,8 @@ CACHE_ENV = "ALIGNEDREID_CACHE"
 class TestSet:
     """One evaluated dataset: a display name and its manifest."""
 
+    __test__ = False  # not a pytest test class
+
     name: str
     manifest: object
 
