@@ -1,4 +1,4 @@
-"""Train AlignedReID and evaluate it (thin wrapper; see reid_tf/train_cli.py).
+"""Train AlignedReID and evaluate it (the command line is reid_tf/train_cli.py).
 
     python train.py            # synthetic data, tiny backbone, CPU, a few minutes
     python train.py --help     # every setting

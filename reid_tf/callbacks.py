@@ -1,39 +1,25 @@
-"""Keras callbacks of ``train.py``: schedule, NaN guard, checkpoints, CSV log,
-periodic evaluation.
+"""Keras callbacks of a training run: learning-rate column, NaN guard,
+periodic evaluation, progress, CSV log, checkpoints.
 
-Training runs one ``fit()`` call per epoch (see ``reid_tf.train_cli``) so that
-an interrupted epoch can be resumed at the exact step: :class:`Position`
-holds the epoch and the step the current ``fit()`` call started from, and the
-callbacks turn Keras' per-call batch index into the global position.
-
-The training state (:class:`TrainingState`) is one ``tf.train.Checkpoint``:
-the trainer's weights, the optimizer's slots and iteration counter, the
-epoch, the step inside the epoch, the global step and the running sums of
-the epoch's logged metrics. ``tf.train.CheckpointManager`` writes the files
-first and then updates the ``checkpoint`` index file atomically, so a
-process killed while saving leaves the previous checkpoint in force.
+Training runs one ``fit()`` call per epoch (see :mod:`reid_tf.fit_loop`) so
+that an interrupted epoch can be resumed at the exact step: :class:`Position`
+holds the epoch and the step the current ``fit()`` call started from, and
+the callbacks turn Keras' per-call batch index into the global position.
+The training state they save is :class:`reid_tf.checkpoint.TrainingState`.
 
 Callback order matters (Keras calls them in list order and they share the
-epoch ``logs`` dict): :class:`LearningRateSchedule`, :class:`NaNGuard`,
-:class:`PeriodicEvaluation`, :class:`EpochCSVLogger`,
-:class:`CheckpointCallback` -- see :func:`standard_callbacks`.
+epoch ``logs`` dict): :class:`EpochLearningRate`, :class:`NaNGuard`,
+:class:`PeriodicEvaluation`, :class:`EpochProgress`,
+:class:`reid_tf.csv_log.EpochCSVLogger`, :class:`CheckpointCallback` -- see
+:func:`standard_callbacks`.
 """
 
-import csv
-import io
 import math
-import os
-import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from reid_common import atomic_write_text
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training stopped because the loss (or the weights) became NaN/Inf."""
+from reid_tf.csv_log import EpochCSVLogger
 
 
 # ----------------------------------------------------------------- position
@@ -87,185 +73,62 @@ class Position:
         return self.epoch * self.steps_per_epoch + self.step_in_epoch(batch)
 
 
-# ------------------------------------------------------------ training state
-def _metric_variables(model):
-    return [v for m in model.metrics for v in m.variables]
-
-
-class TrainingState:
-    """The checkpointed training state and its ``CheckpointManager``.
-
-    Args:
-        trainer: compiled training model (``AlignedReIDModel`` or
-            ``MutualAlignedReID``) whose optimizer is built.
-        directory: checkpoint directory.
-        max_to_keep: checkpoints kept.
-
-    Example:
-        >>> state = TrainingState(trainer, "runs/x/checkpoints")  # doctest: +SKIP
-        >>> state.restore()                 # None when nothing was saved
-    """
-
-    def __init__(self, trainer, directory, max_to_keep=2):
-        self.trainer = trainer
-        self.directory = os.fspath(directory)
-        self._metric_vars = _metric_variables(trainer)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        size = sum(int(np.prod(v.shape)) for v in self._metric_vars)
-        self.metric_state = tf.Variable(
-            np.zeros(size, np.float64), trainable=False, name="metric_state"
-        )
-        self.checkpoint = tf.train.Checkpoint(
-            model=trainer,
-            optimizer=trainer.optimizer,
-            epoch=self.epoch,
-            step=self.step,
-            global_step=self.global_step,
-            metric_state=self.metric_state,
-        )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=max_to_keep,
-            checkpoint_name="ckpt",
-        )
-
-    def _pack_metrics(self):
-        if not self._metric_vars:
-            return np.zeros(0, np.float64)
-        return np.concatenate(
-            [np.asarray(v.numpy(), np.float64).ravel() for v in self._metric_vars]
-        )
-
-    def unpack_metrics(self, values):
-        """Assigns a packed vector (from a checkpoint) to the metric variables.
-
-        Args:
-            values: float64 vector, as saved by :meth:`save`.
-
-        Returns:
-            None.
-
-        Example:
-            >>> state.unpack_metrics(saved)  # doctest: +SKIP
-        """
-        offset = 0
-        for v in self._metric_vars:
-            n = int(np.prod(v.shape))
-            v.assign(np.asarray(values[offset:offset + n]).reshape(v.shape).astype(v.dtype))
-            offset += n
-
-    def save(self, epoch, step, global_step):
-        """Saves the state at a position (``step`` steps done in ``epoch``).
-
-        Args:
-            epoch: 0-based epoch.
-            step: steps done inside ``epoch`` (0 at an epoch boundary).
-            global_step: steps done in all.
-
-        Returns:
-            str: the checkpoint prefix written.
-
-        Example:
-            >>> state.save(epoch=1, step=5, global_step=25)  # doctest: +SKIP
-        """
-        self.epoch.assign(int(epoch))
-        self.step.assign(int(step))
-        self.global_step.assign(int(global_step))
-        self.metric_state.assign(self._pack_metrics())
-        return self.manager.save(checkpoint_number=int(global_step))
-
-    def restore(self):
-        """Restores the newest checkpoint, if there is one.
-
-        Returns:
-            None, or a dict with ``epoch``, ``step``, ``global_step``,
-            ``path`` and ``metric_state`` (numpy vector).
-
-        Raises:
-            ValueError: the checkpoint does not match the model (different
-                architecture or settings).
-
-        Example:
-            >>> state.restore()  # doctest: +SKIP
-            {'epoch': 1, 'step': 5, 'global_step': 25, ...}
-        """
-        path = self.manager.latest_checkpoint
-        if path is None:
-            return None
-        status = self.checkpoint.restore(path)
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as exc:
-            raise ValueError(f"{path}: checkpoint does not match the model: {exc}") from None
-        return {
-            "epoch": int(self.epoch.numpy()),
-            "step": int(self.step.numpy()),
-            "global_step": int(self.global_step.numpy()),
-            "path": path,
-            "metric_state": self.metric_state.numpy().copy(),
-        }
-
-    def weights_finite(self):
-        """Whether every trainable weight of the trainer is finite.
-
-        Returns:
-            bool.
-
-        Example:
-            >>> state.weights_finite()  # doctest: +SKIP
-            True
-        """
-        return all(
-            bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))
-            for v in self.trainer.trainable_variables
-        )
-
-
 # ---------------------------------------------------------------- callbacks
-def piecewise_lr(epoch, milestones, values):
-    """Learning rate of a 0-based epoch under a piecewise-constant schedule.
+def epoch_learning_rate(epoch, steps_per_epoch, boundaries, values):
+    """The learning rate of an epoch under ``PiecewiseConstantDecay(boundaries, values)``.
+
+    The schedule is called with the optimizer's iteration count before each
+    update; an epoch's rate is the one of its first step, ``epoch *
+    steps_per_epoch``: ``values[i]`` where ``i`` counts the boundaries
+    below that step (Keras' rule: ``values[0]`` while ``step <=
+    boundaries[0]``).
 
     Args:
         epoch: 0-based epoch.
-        milestones: increasing epochs at which the rate changes.
-        values: ``len(milestones) + 1`` rates.
+        steps_per_epoch: steps in an epoch.
+        boundaries: the schedule's boundaries (optimizer steps).
+        values: the schedule's values (one more than boundaries).
 
     Returns:
-        float.
+        float: ``values[i]`` as given (not rounded to float32).
 
     Example:
-        >>> piecewise_lr(80, [80, 160], [1e-3, 1e-4, 1e-5])
+        >>> epoch_learning_rate(80, 25, [1999, 3999], [1e-3, 1e-4, 1e-5])
         0.0001
     """
-    return float(values[sum(1 for m in milestones if epoch >= m)])
+    step = int(epoch) * int(steps_per_epoch)
+    return float(values[sum(1 for b in boundaries if step > b)])
 
 
-class LearningRateSchedule(keras.callbacks.Callback):
-    """Sets the optimizer's learning rate at the start of each epoch.
+class EpochLearningRate(keras.callbacks.Callback):
+    """Adds the epoch's learning rate to its logs as ``lr``.
+
+    The rate itself is set by the optimizer's ``PiecewiseConstantDecay``
+    schedule from its iteration count; this callback only reports it
+    (see :func:`epoch_learning_rate`).
 
     Args:
-        milestones: epochs at which the rate changes.
-        values: rates (one more than milestones).
+        steps_per_epoch: steps in an epoch.
+        boundaries, values: the schedule's boundaries and values.
 
     Example:
-        >>> LearningRateSchedule([80, 160], [1e-3, 1e-4, 1e-5])  # doctest: +ELLIPSIS
-        <...LearningRateSchedule object at ...>
+        >>> cb = EpochLearningRate(25, [1999, 3999], [1e-3, 1e-4, 1e-5])
+        >>> logs = {}
+        >>> cb.on_epoch_end(80, logs)
+        >>> logs
+        {'lr': 0.0001}
     """
 
-    def __init__(self, milestones, values):
+    def __init__(self, steps_per_epoch, boundaries, values):
         super().__init__()
-        self.milestones = list(milestones)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.boundaries = list(boundaries)
         self.values = list(values)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.optimizer.learning_rate.assign(
-            piecewise_lr(epoch, self.milestones, self.values)
-        )
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["lr"] = piecewise_lr(epoch, self.milestones, self.values)
+            logs["lr"] = epoch_learning_rate(epoch, self.steps_per_epoch, self.boundaries,
+                                             self.values)
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -274,11 +137,13 @@ class NaNGuard(keras.callbacks.Callback):
     Later callbacks consult :attr:`failure` so that nothing computed after
     the failure (CSV row, checkpoint) is written.
 
+    Keras' ``TerminateOnNaN`` stops ``fit`` as well, but says neither
+    where (epoch, step, global step) nor what, and the CSV logger and the
+    checkpoint callback could not tell that the epoch failed; the weights
+    check of :class:`CheckpointCallback` also reports through this guard.
+
     Args:
         position: the shared :class:`Position`.
-        inject_nan_at_step: test hook: before this global step (1-based)
-            the first trainable weight is set to NaN.
-        step_delay: test hook: seconds to sleep after every step.
 
     Example:
         >>> guard = NaNGuard(Position(10))
@@ -286,11 +151,9 @@ class NaNGuard(keras.callbacks.Callback):
         True
     """
 
-    def __init__(self, position, inject_nan_at_step=None, step_delay=0.0):
+    def __init__(self, position):
         super().__init__()
         self.position = position
-        self.inject_nan_at_step = inject_nan_at_step
-        self.step_delay = float(step_delay)
         self.failure = None
         self.current = None
 
@@ -317,10 +180,6 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.current = (self.position.epoch, self.position.step_in_epoch(batch),
                         self.position.global_step(batch))
-        if (self.inject_nan_at_step is not None
-                and self.position.global_step(batch) == self.inject_nan_at_step):
-            v = self.model.trainable_variables[0]
-            v.assign(tf.fill(v.shape, float("nan")))
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -337,8 +196,6 @@ class NaNGuard(keras.callbacks.Callback):
                 "values": bad,
             }
             self.model.stop_training = True
-        if self.step_delay:
-            time.sleep(self.step_delay)
 
     def message(self):
         """One-line description of the failure (None when training is fine).
@@ -387,103 +244,6 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             logs.update(self.evaluate())
 
 
-class EpochCSVLogger(keras.callbacks.Callback):
-    """One CSV row per finished epoch, the whole file rewritten atomically.
-
-    On resumption the rows of epochs at or after the resumed epoch are
-    dropped (they are recomputed), so the epochs in the file always continue.
-
-    Args:
-        path: CSV file.
-        start_epoch: first epoch of this process (rows >= it are dropped).
-        position: the shared :class:`Position`.
-        guard: the :class:`NaNGuard`.
-
-    Example:
-        >>> logger = EpochCSVLogger("runs/x/log.csv", 0, Position(10))  # doctest: +SKIP
-    """
-
-    FIRST = ("epoch", "global_step", "lr", "loss")
-
-    def __init__(self, path, start_epoch, position, guard=None):
-        super().__init__()
-        self.path = os.fspath(path)
-        self.position = position
-        self.guard = guard
-        self.rows = [r for r in read_csv_log(self.path) if int(r["epoch"]) <= start_epoch]
-        self._epoch_start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._epoch_start is None:
-            self._epoch_start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.guard is not None and self.guard.failure is not None:
-            return
-        row = {"epoch": epoch + 1,
-               "global_step": (epoch + 1) * self.position.steps_per_epoch,
-               "time_s": round(time.time() - (self._epoch_start or time.time()), 3)}
-        for k, v in (logs or {}).items():
-            if isinstance(v, (int, float, np.floating, np.integer)):
-                row[k] = float(v)
-        self._epoch_start = None
-        self.rows = [r for r in self.rows if int(r["epoch"]) != epoch + 1] + [row]
-        self.write()
-
-    def write(self):
-        """Rewrites the CSV file with :attr:`rows` (atomic).
-
-        Returns:
-            None.
-
-        Example:
-            >>> logger.write()  # doctest: +SKIP
-        """
-        keys = [k for k in self.FIRST if any(k in r for r in self.rows)]
-        for r in self.rows:
-            keys += [k for k in r if k not in keys]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=keys, restval="")
-        writer.writeheader()
-        for r in self.rows:
-            writer.writerow({k: _fmt(v) for k, v in r.items()})
-        atomic_write_text(self.path, buf.getvalue())
-
-
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
-
-
-def read_csv_log(path):
-    """Rows of a CSV log written by :class:`EpochCSVLogger` (``[]`` if absent).
-
-    Args:
-        path: CSV file.
-
-    Returns:
-        list of dicts (strings as read; ``epoch`` as int).
-
-    Example:
-        >>> read_csv_log("/nonexistent.csv")
-        []
-    """
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [dict(r) for r in csv.DictReader(f)]
-    for r in rows:
-        r["epoch"] = int(r["epoch"])
-        for k, v in list(r.items()):
-            if k != "epoch" and v not in ("", None):
-                try:
-                    r[k] = float(v)
-                except ValueError:
-                    pass
-    return rows
-
-
 class CheckpointCallback(keras.callbacks.Callback):
     """Saves the :class:`TrainingState` every N steps and at each epoch end.
 
@@ -492,7 +252,7 @@ class CheckpointCallback(keras.callbacks.Callback):
     newest checkpoint is always a good one.
 
     Args:
-        state: the :class:`TrainingState`.
+        state: the :class:`reid_tf.checkpoint.TrainingState`.
         position: the shared :class:`Position`.
         every: steps between saves.
         guard: the :class:`NaNGuard`.
@@ -500,8 +260,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         pending_metrics: packed metric sums to restore at the start of the
             resumed epoch (after ``fit`` reset them), or None.
 
-    Example:
-        >>> cb = CheckpointCallback(state, Position(10), every=5)  # doctest: +SKIP
     """
 
     def __init__(self, state, position, every, guard=None, on_save=None,
@@ -593,36 +351,41 @@ class EpochProgress(keras.callbacks.Callback):
             self.bar = None
 
 
-def standard_callbacks(*, position, state, csv_path, start_epoch, milestones,
+def standard_callbacks(*, position, state, csv_path, start_epoch, lr_boundaries,
                        lr_values, checkpoint_every, evaluate=None, eval_every=0,
-                       on_save=None, pending_metrics=None, inject_nan_at_step=None,
-                       step_delay=0.0, epochs=None, verbose=0):
+                       on_save=None, pending_metrics=None, epochs=None, verbose=0,
+                       extra=()):
     """The callbacks of a training run, in the order they must run.
 
     Args:
         position: shared :class:`Position`.
-        state: :class:`TrainingState`.
+        state: :class:`reid_tf.checkpoint.TrainingState`.
         csv_path: epoch CSV log path (None: no CSV, e.g. a non-chief worker).
         start_epoch: first epoch of this process.
-        milestones, lr_values: learning-rate schedule.
+        lr_boundaries, lr_values: the optimizer's learning-rate schedule
+            (for the ``lr`` column).
         checkpoint_every: steps between checkpoints.
         evaluate: callable for :class:`PeriodicEvaluation` (or None).
         eval_every: period of the evaluation in epochs.
         on_save: callback after each checkpoint save.
         pending_metrics: metric sums of a resumed epoch.
-        inject_nan_at_step, step_delay: test hooks of :class:`NaNGuard`.
         epochs: total epochs (for the progress bar).
         verbose: 0 (no progress), 1 (bar) or 2 (a line per epoch).
+        extra: more ``keras.callbacks.Callback`` objects, called first.
 
     Returns:
         ``(callbacks, guard)``: the list and the :class:`NaNGuard` in it.
 
     Example:
-        >>> cbs, guard = standard_callbacks(...)  # doctest: +SKIP
+        >>> cbs, guard = standard_callbacks(
+        ...     position=Position(10), state=None, csv_path=None, start_epoch=0,
+        ...     lr_boundaries=[799], lr_values=[1e-3, 1e-4], checkpoint_every=5)
+        >>> [type(c).__name__ for c in cbs]
+        ['EpochLearningRate', 'NaNGuard', 'CheckpointCallback']
     """
-    guard = NaNGuard(position, inject_nan_at_step=inject_nan_at_step,
-                     step_delay=step_delay)
-    callbacks = [LearningRateSchedule(milestones, lr_values), guard]
+    guard = NaNGuard(position)
+    callbacks = [*extra, EpochLearningRate(position.steps_per_epoch, lr_boundaries, lr_values),
+                 guard]
     if evaluate is not None and eval_every:
         callbacks.append(PeriodicEvaluation(evaluate, eval_every, guard))
     if verbose:

@@ -17,10 +17,11 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from reid_tf.loss_settings import LOCAL_MINING, LossSettings, LossSettingsError
+
 BACKBONES = ("resnet50", "resnet50x", "tiny")
 STRATEGIES = ("default", "mirrored", "multiworker")
 CROPS = ("pad", "resize", "none")
-LOCAL_MINING = ("global", "local")
 
 # Paper schedules: (initial lr, milestones, values).
 PLAIN_SCHEDULE = (1e-3, (80, 160), (1e-3, 1e-4, 1e-5))
@@ -44,6 +45,42 @@ INVOCATION_FIELDS = (
 
 class ConfigError(ValueError):
     """A setting has an invalid value; the message names the flag."""
+
+
+class SettingMessage:
+    """A message that names :class:`TrainConfig` settings.
+
+    The template names settings in braces (``"{run_dir}: ..."``); ``str()``
+    shows them as setting names (``run_dir``), :meth:`for_cli` as flags
+    (``--run-dir``). Other keyword values are inserted as given.
+
+    Example:
+        >>> e = SettingError("{P}: {n} identities per batch", n=3)
+        >>> str(e), e.for_cli()
+        ('P: 3 identities per batch', '--P: 3 identities per batch')
+    """
+
+    def __init__(self, template, **values):
+        self.template = template
+        self.values = values
+        super().__init__(self._render(lambda name: name))
+
+    def _render(self, name_of):
+        names = {f.name: name_of(f.name) for f in dataclasses.fields(TrainConfig)}
+        return self.template.format(**names, **self.values)
+
+    def for_cli(self):
+        """The message with command-line flags in place of setting names.
+
+        Returns:
+            str.
+        """
+        return self._render(flag_of)
+
+
+class SettingError(SettingMessage, ConfigError):
+    """A user's mistake found while running (a bad data path, too few
+    identities, ...); the message names the settings concerned."""
 
 
 def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None):
@@ -334,18 +371,19 @@ class TrainConfig:
             raise ConfigError(
                 f"--image-size: expected two values >= 32 (got {self.image_size})"
             )
-        for name in ("global_margin", "local_margin", "global_weight",
-                     "local_weight", "id_weight", "mutual_kl_weight",
-                     "mutual_metric_weight", "label_smoothing", "rerank_lambda"):
+        if self.no_local and self.unaligned_local:
+            raise ConfigError("--unaligned-local: cannot be combined with --no-local")
+        try:
+            self.loss_settings()
+        except LossSettingsError as exc:
+            name = "unaligned_local" if exc.field == "aligned" else exc.field
+            raise ConfigError(f"{flag_of(name)}: {exc.detail}") from None
+        for name in ("mutual_kl_weight", "mutual_metric_weight", "rerank_lambda"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{flag_of(name)}: must be a finite number >= 0 (got {value!r})")
-        if self.label_smoothing >= 1:
-            raise ConfigError(f"--label-smoothing: must be < 1 (got {self.label_smoothing})")
         if self.rerank_lambda > 1:
             raise ConfigError(f"--rerank-lambda: must be <= 1 (got {self.rerank_lambda})")
-        if self.no_local and self.unaligned_local:
-            raise ConfigError("--unaligned-local: cannot be combined with --no-local")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr: must be > 0 (got {self.lr})")
         if self.lr_milestones is not None:
@@ -371,6 +409,27 @@ class TrainConfig:
             )
         if self.overwrite and self.resume:
             raise ConfigError("--resume: cannot be combined with --overwrite")
+
+    def loss_settings(self):
+        """The loss settings of the trained network(s).
+
+        Returns:
+            :class:`reid_tf.loss_settings.LossSettings`.
+
+        Raises:
+            LossSettingsError: a loss setting is invalid.
+
+        Example:
+            >>> TrainConfig(unaligned_local=True).loss_settings().aligned
+            False
+        """
+        return LossSettings(
+            global_margin=self.global_margin, local_margin=self.local_margin,
+            normalize_features=self.normalize_features, id_weight=self.id_weight,
+            global_weight=self.global_weight, local_weight=self.local_weight,
+            local_mining=self.local_mining, aligned=not self.unaligned_local,
+            label_smoothing=self.label_smoothing,
+        )
 
     # ------------------------------------------------------ serialisation
     def to_dict(self):
@@ -438,7 +497,11 @@ class TrainConfig:
             ConfigError: unreadable file, invalid JSON or unknown settings.
 
         Example:
-            >>> cfg = TrainConfig.from_json("runs/x/config.json")  # doctest: +SKIP
+            >>> import os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "config.json")
+            >>> _ = open(path, "w").write(TrainConfig(epochs=3).to_json())
+            >>> TrainConfig.from_json(path).epochs
+            3
         """
         try:
             with open(path, encoding="utf-8") as f:

@@ -3,8 +3,8 @@ cannot drive (``MultiWorkerMirroredStrategy`` with Keras 3).
 
 :class:`DistributedLoop` replaces one ``trainer.fit(dataset, epochs=e + 1,
 initial_epoch=e, steps_per_epoch=n, callbacks=...)`` call of
-``reid_tf.train_cli`` by :meth:`DistributedLoop.fit_epoch` with the same
-arguments and the same callback protocol, so the schedule, the NaN guard,
+``reid_tf.fit_loop.train_epochs`` by :meth:`DistributedLoop.fit_epoch` with the same
+arguments and the same callback protocol, so the NaN guard, the learning-rate column,
 the checkpoints, the CSV log and the periodic evaluation of
 :mod:`reid_tf.callbacks` work unchanged.
 
@@ -144,14 +144,9 @@ class DistributedLoop:
             ``MultiWorkerMirroredStrategy``).
         global_batch: rows of a global batch (P * K).
 
-    Example:
-        >>> with strategy.scope():
-        ...     trainer, network = build_trainer(cfg, num_classes)  # doctest: +SKIP
-        >>> loop = DistributedLoop(trainer, strategy, global_batch=32)  # doctest: +SKIP
-        >>> logs = loop.fit_epoch(dataset, epoch=0, steps=25,
-        ...                       callbacks=callbacks)             # doctest: +SKIP
-        >>> sorted(logs)                                           # doctest: +SKIP
-        ['global_loss', 'id_accuracy', 'id_loss', 'local_loss', 'loss', 'lr']
+    ``reid_tf.fit_loop.train_epochs`` builds one under the ``multiworker``
+    strategy and calls :meth:`fit_epoch` once per epoch (see
+    ``tests/train/test_multiworker.py``).
     """
 
     def __init__(self, trainer, strategy, global_batch):
@@ -177,9 +172,6 @@ class DistributedLoop:
         Returns:
             ``tf.distribute.DistributedDataset`` of per-replica
             (images [B / R, H, W, 3], labels [B / R]).
-
-        Example:
-            >>> dist = loop.distribute(dataset.take(10))  # doctest: +SKIP
         """
         replicas = self.strategy.num_replicas_in_sync
 
@@ -236,9 +228,6 @@ class DistributedLoop:
 
         Returns:
             None.
-
-        Example:
-            >>> loop.sync_statistics()  # doctest: +SKIP
         """
         self._sync()
 
@@ -247,10 +236,6 @@ class DistributedLoop:
 
         Returns:
             dict name -> float (``loss``, the loss terms, ``id_accuracy``).
-
-        Example:
-            >>> loop.logs()["loss"]  # doctest: +SKIP
-            7.21
         """
         out = {}
         for metric in self.trainer.metrics:
@@ -287,10 +272,6 @@ class DistributedLoop:
         Returns:
             dict: the epoch's logs after the callbacks (like the last entry
             of ``fit()``'s history).
-
-        Example:
-            >>> loop.fit_epoch(ds, epoch=0, steps=3, callbacks=[])  # doctest: +SKIP
-            {'loss': 7.3, 'id_loss': 2.1, ...}
         """
         trainer = self.trainer
         for cb in callbacks:

@@ -118,7 +118,11 @@ class RunDir:
             None.
 
         Example:
-            >>> RunDir("runs/demo").set_status("running")  # doctest: +SKIP
+            >>> import tempfile
+            >>> run = RunDir(tempfile.mkdtemp())
+            >>> run.set_status("running")
+            >>> run.status()["state"]
+            'running'
         """
         atomic_write_json(
             self.status_path,
@@ -162,7 +166,11 @@ class RunDir:
             None.
 
         Example:
-            >>> RunDir("runs/demo").log_event("started")  # doctest: +SKIP
+            >>> import tempfile
+            >>> run = RunDir(tempfile.mkdtemp())
+            >>> run.log_event("started")
+            >>> run.events_path.read_text().split()[-1]
+            'started'
         """
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.events_path, "a", encoding="utf-8") as f:
@@ -179,7 +187,10 @@ class RunDir:
             RunDirError: another live process holds the lock.
 
         Example:
-            >>> RunDir("runs/demo").lock()  # doctest: +SKIP
+            >>> import tempfile
+            >>> run = RunDir(tempfile.mkdtemp())
+            >>> run.lock()
+            >>> run.unlock()
         """
         self.path.mkdir(parents=True, exist_ok=True)
         f = open(self.lock_path, "a+")
@@ -288,7 +299,10 @@ def open_run_dir(path, experiment, *, overwrite=False, resume=False, root="runs"
         RunDirError: the directory cannot be used (the message says why).
 
     Example:
-        >>> run, resuming = open_run_dir(None, {})  # doctest: +SKIP
+        >>> import tempfile
+        >>> run, resuming = open_run_dir(tempfile.mkdtemp() + "/run", {"epochs": 1})
+        >>> resuming
+        False
     """
     if path is None:
         if resume:

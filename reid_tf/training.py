@@ -31,9 +31,9 @@ from reid_tf.losses import (
     metric_mutual_loss,
     trihard_losses,
 )
+from reid_tf.loss_settings import LossSettings
+from reid_tf.loss_settings import field_names as loss_field_names
 from reid_tf.model import has_local_branch
-
-_LOCAL_MINING = ("global", "local")
 
 
 def _scale_for_replicas(loss):
@@ -57,57 +57,18 @@ def _batch_accuracy(labels, logits):
 
 
 class _AlignedReIDObjective:
-    """Hyper-parameters and evaluation of one network's AlignedReID loss."""
+    """One network's AlignedReID loss, from a :class:`LossSettings`.
 
-    def _init_objective(
-        self,
-        global_margin,
-        local_margin,
-        normalize_features,
-        id_weight,
-        global_weight,
-        local_weight,
-        local_mining,
-        aligned,
-        label_smoothing,
-    ):
-        for name, value in (
-            ("global_margin", global_margin),
-            ("local_margin", local_margin),
-            ("id_weight", id_weight),
-            ("global_weight", global_weight),
-            ("local_weight", local_weight),
-        ):
-            if float(value) < 0:
-                raise ValueError(f"{name}: expected >= 0, got {value!r}")
-        if not 0.0 <= float(label_smoothing) < 1.0:
-            raise ValueError(f"label_smoothing: expected in [0, 1), got {label_smoothing!r}")
-        if local_mining not in _LOCAL_MINING:
-            raise ValueError(
-                f"local_mining: expected one of {_LOCAL_MINING}, got {local_mining!r}"
-            )
-        self.global_margin = float(global_margin)
-        self.local_margin = float(local_margin)
-        self.normalize_features = bool(normalize_features)
-        self.id_weight = float(id_weight)
-        self.global_weight = float(global_weight)
-        self.local_weight = float(local_weight)
-        self.local_mining = local_mining
-        self.aligned = bool(aligned)
-        self.label_smoothing = float(label_smoothing)
+    The nine settings are also readable as attributes (``model.local_margin``).
+    """
 
-    def _objective_config(self):
-        return {
-            "global_margin": self.global_margin,
-            "local_margin": self.local_margin,
-            "normalize_features": self.normalize_features,
-            "id_weight": self.id_weight,
-            "global_weight": self.global_weight,
-            "local_weight": self.local_weight,
-            "local_mining": self.local_mining,
-            "aligned": self.aligned,
-            "label_smoothing": self.label_smoothing,
-        }
+    def _init_objective(self, loss_settings, overrides):
+        settings = loss_settings if loss_settings is not None else LossSettings()
+        if isinstance(settings, dict):
+            settings = LossSettings.from_dict(settings)
+        if overrides:
+            settings = settings.replace(**overrides)
+        self.loss_settings = settings
 
     def _objective(self, outputs, labels, with_local):
         """One network's loss terms (float32 scalars).
@@ -144,6 +105,26 @@ class _AlignedReIDObjective:
         return pairwise_distance(global_features, global_features)
 
 
+for _name in loss_field_names():
+    setattr(_AlignedReIDObjective, _name,
+            property(lambda self, _n=_name: getattr(self.loss_settings, _n)))
+del _name
+
+
+def _split_overrides(kwargs):
+    """Takes the loss-setting keywords out of ``kwargs``."""
+    return {name: kwargs.pop(name) for name in loss_field_names() if name in kwargs}
+
+
+def _settings_from_config(config):
+    """The ``loss_settings`` of a stored config; flat keys (older files) too."""
+    values = dict(config.pop("loss_settings", None) or {})
+    for name in loss_field_names():
+        if name in config:
+            values.setdefault(name, config.pop(name))
+    return LossSettings.from_dict(values)
+
+
 def _make_trackers(names):
     return [keras.metrics.Mean(name=name) for name in names]
 
@@ -173,16 +154,11 @@ class AlignedReIDModel(_AlignedReIDObjective, keras.Model):
 
     Args:
         network: a model from :func:`reid_tf.model.build_model`.
-        global_margin: TriHard margin of the global loss.
-        local_margin: TriHard margin of the local loss.
-        normalize_features: L2-normalise features before the TriHard losses.
-        id_weight, global_weight, local_weight: weights of the three terms.
-        local_mining: ``"global"`` (the paper: local loss on the pairs mined
-            by global distance) or ``"local"`` (mine by local distance).
-        aligned: ``False`` uses the unaligned local distance (the paper's
-            GL-Baseline).
-        label_smoothing: label smoothing of the ID loss.
-        **kwargs: ``keras.Model`` arguments (``name``).
+        loss_settings: :class:`reid_tf.loss_settings.LossSettings` (or its
+            dict); default: ``LossSettings()``.
+        **kwargs: any :class:`LossSettings` field (``local_margin=0.4``),
+            overriding ``loss_settings``, and ``keras.Model`` arguments
+            (``name``).
 
     Example:
         >>> net = build_model("tiny", num_classes=10, input_shape=(128, 64, 3))
@@ -193,32 +169,10 @@ class AlignedReIDModel(_AlignedReIDObjective, keras.Model):
         ['global_loss', 'id_accuracy', 'id_loss', 'local_loss', 'loss']
     """
 
-    def __init__(
-        self,
-        network,
-        global_margin=0.5,
-        local_margin=0.5,
-        normalize_features=False,
-        id_weight=1.0,
-        global_weight=1.0,
-        local_weight=1.0,
-        local_mining="global",
-        aligned=True,
-        label_smoothing=0.0,
-        **kwargs,
-    ):
+    def __init__(self, network, loss_settings=None, **kwargs):
+        overrides = _split_overrides(kwargs)
         super().__init__(**kwargs)
-        self._init_objective(
-            global_margin,
-            local_margin,
-            normalize_features,
-            id_weight,
-            global_weight,
-            local_weight,
-            local_mining,
-            aligned,
-            label_smoothing,
-        )
+        self._init_objective(loss_settings, overrides)
         self.network = network
         self.with_local = has_local_branch(network)
         names = ["id_loss", "global_loss"]
@@ -256,14 +210,14 @@ class AlignedReIDModel(_AlignedReIDObjective, keras.Model):
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         config["network"] = keras.saving.serialize_keras_object(self.network)
-        config.update(self._objective_config())
+        config["loss_settings"] = self.loss_settings.to_dict()
         return config
 
     @classmethod
     def from_config(cls, config):
         config = copy.deepcopy(config)  # deserialization consumes nested dicts
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
-        return cls(**config)
+        return cls(loss_settings=_settings_from_config(config), **config)
 
 
 @keras.saving.register_keras_serializable(package="reid_tf")
@@ -291,12 +245,12 @@ class MutualAlignedReID(_AlignedReIDObjective, keras.Model):
     Args:
         network1, network2: models from :func:`reid_tf.model.build_model`
             with the same number of classes.
-        global_margin, local_margin, normalize_features, id_weight,
-        global_weight, local_weight, local_mining, aligned, label_smoothing:
-            as in :class:`AlignedReIDModel` (shared by both networks).
+        loss_settings: :class:`reid_tf.loss_settings.LossSettings` of both
+            networks' own losses, as in :class:`AlignedReIDModel`.
         kl_weight: weight of the classification mutual loss.
         metric_weight: weight of the metric mutual loss.
-        **kwargs: ``keras.Model`` arguments (``name``).
+        **kwargs: :class:`LossSettings` fields and ``keras.Model`` arguments,
+            as in :class:`AlignedReIDModel`.
 
     Example:
         >>> net1 = build_model("resnet50", num_classes=751)
@@ -306,35 +260,11 @@ class MutualAlignedReID(_AlignedReIDObjective, keras.Model):
         >>> model.fit(dataset, epochs=300)
     """
 
-    def __init__(
-        self,
-        network1,
-        network2,
-        global_margin=0.5,
-        local_margin=0.5,
-        normalize_features=False,
-        id_weight=1.0,
-        global_weight=1.0,
-        local_weight=1.0,
-        local_mining="global",
-        aligned=True,
-        label_smoothing=0.0,
-        kl_weight=0.01,
-        metric_weight=0.001,
-        **kwargs,
-    ):
+    def __init__(self, network1, network2, loss_settings=None, kl_weight=0.01,
+                 metric_weight=0.001, **kwargs):
+        overrides = _split_overrides(kwargs)
         super().__init__(**kwargs)
-        self._init_objective(
-            global_margin,
-            local_margin,
-            normalize_features,
-            id_weight,
-            global_weight,
-            local_weight,
-            local_mining,
-            aligned,
-            label_smoothing,
-        )
+        self._init_objective(loss_settings, overrides)
         for name, value in (("kl_weight", kl_weight), ("metric_weight", metric_weight)):
             if float(value) < 0:
                 raise ValueError(f"{name}: expected >= 0, got {value!r}")
@@ -420,7 +350,7 @@ class MutualAlignedReID(_AlignedReIDObjective, keras.Model):
         config = {"name": self.name, "trainable": self.trainable}
         config["network1"] = keras.saving.serialize_keras_object(self.network1)
         config["network2"] = keras.saving.serialize_keras_object(self.network2)
-        config.update(self._objective_config())
+        config["loss_settings"] = self.loss_settings.to_dict()
         config.update(kl_weight=self.kl_weight, metric_weight=self.metric_weight)
         return config
 
@@ -429,4 +359,4 @@ class MutualAlignedReID(_AlignedReIDObjective, keras.Model):
         config = copy.deepcopy(config)  # deserialization consumes nested dicts
         for key in ("network1", "network2"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(loss_settings=_settings_from_config(config), **config)

@@ -25,7 +25,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from data_prep.manifest import load_manifest
 from reid_tf.data import make_train_dataset
-from reid_tf.train_cli import main, make_strategy
+from reid_tf.strategy import make_strategy
+from reid_tf.train_cli import main
 
 strategy = make_strategy("mirrored")
 train = load_manifest(sys.argv[1]).split("train")

@@ -3,10 +3,11 @@
 Two ``train.py --strategy multiworker`` processes on 127.0.0.1 (TF_CONFIG
 with two free ports) train the tiny configuration together with the custom
 loop of ``reid_tf.distributed`` (one CPU replica per worker, so each replica
-mines its hard examples among P / 2 identities). Each process runs through a
-small wrapper that, after training, writes a SHA-256 of its network weights
-(trainable and non-trainable separately) and its last logs: synchronous
-data-parallel training must leave bit-identical weights on both workers.
+mines its hard examples among P / 2 identities). Each process runs
+``tests/train/hooks.py`` with a test callback that, at the end of training,
+writes a SHA-256 of its network weights (trainable and non-trainable
+separately) and its last logs: synchronous data-parallel training must leave
+bit-identical weights on both workers.
 
 Oracles: alongside, ``fit()`` under MirroredStrategy over two
 logical CPU devices (Keras' own distributed step, which splits the batch into
@@ -29,34 +30,6 @@ import pytest
 
 from tests.train.conftest import REPO, subprocess_env, tiny_args
 
-WRAPPER = r"""
-import hashlib, json, sys
-import numpy as np
-from reid_tf import train_cli
-
-out_path = sys.argv[1]
-original = train_cli.train_epochs
-
-def train_epochs(cfg, trainer, *args, **kwargs):
-    result = original(cfg, trainer, *args, **kwargs)
-    digests = {}
-    for kind, weights in (("trainable", trainer.trainable_weights),
-                          ("non_trainable", trainer.non_trainable_weights)):
-        h = hashlib.sha256()
-        for v in weights:
-            h.update(np.ascontiguousarray(v.numpy()).tobytes())
-        digests[kind] = h.hexdigest()
-    record = {"digests": digests, "count": len(trainer.weights),
-              "logs": result["last_logs"],
-              "iterations": int(trainer.optimizer.iterations.numpy())}
-    with open(out_path, "w") as f:
-        json.dump(record, f)
-    return result
-
-train_cli.train_epochs = train_epochs
-sys.exit(train_cli.main(sys.argv[2:]))
-"""
-
 MIRRORED = r"""
 import json, sys
 import numpy as np
@@ -64,7 +37,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from reid_tf.distributed import DistributedLoop
-from reid_tf.train_cli import main, make_strategy
+from reid_tf.strategy import make_strategy
+from reid_tf.train_cli import main
 
 # a worker with two local replicas: the loop's input must split each global
 # batch exactly as tf.distribute's own experimental_distribute_dataset does
@@ -88,6 +62,7 @@ sys.exit(main(sys.argv[2:]))
 """
 
 TIMEOUT = 150
+HOOKS = REPO / "tests" / "train" / "hooks.py"
 
 
 def _free_ports(n):
@@ -102,7 +77,8 @@ def _free_ports(n):
 
 
 def test_two_workers_train_synchronously(cache_dir, tmp_path):
-    from reid_tf.train_cli import parse_config, prepare_synthetic
+    from reid_tf.train_cli import parse_config
+    from reid_tf.train_data import prepare_synthetic
 
     run_dir, mirrored_dir = tmp_path / "multiworker", tmp_path / "mirrored"
     args = tiny_args(cache_dir, run_dir, "--strategy", "multiworker", "--json")
@@ -110,7 +86,8 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     commands = [
-        ([sys.executable, "-c", WRAPPER, str(tmp_path / f"worker{index}.json"), *args],
+        ([sys.executable, str(HOOKS), json.dumps({"digest": str(tmp_path / f"worker{index}.json")}),
+          *args],
          subprocess_env(TF_CONFIG=json.dumps(
              {"cluster": cluster, "task": {"type": "worker", "index": index}})))
         for index in range(2)

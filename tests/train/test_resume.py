@@ -29,10 +29,11 @@ def test_sigkill_mid_epoch_then_rerun_resumes(cache_dir, trained_run, tmp_path):
     run_dir = tmp_path / "killed"
     args = tiny_args(cache_dir, run_dir)
     cmd = [sys.executable, str(REPO / "train.py"), *args]
-    # The step-delay hook slows every step down so that the kill lands between
+    # A test callback slows every step down so that the kill lands between
     # the mid-epoch checkpoint (global step 2) and the end of the epoch.
-    env = subprocess_env(ALIGNEDREID_TEST_STEP_DELAY="0.75")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    slow = [sys.executable, str(REPO / "tests" / "train" / "hooks.py"),
+            json.dumps({"step_delay": 0.75}), *args]
+    proc = subprocess.Popen(slow, cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     index = run_dir / "checkpoints" / "checkpoint"
     deadline = time.monotonic() + 150
@@ -68,16 +69,15 @@ def test_sigkill_mid_epoch_then_rerun_resumes(cache_dir, trained_run, tmp_path):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4), key
 
 
-def test_nan_stops_with_message_and_keeps_last_good_checkpoint(cache_dir, tmp_path,
-                                                               monkeypatch, capsys):
+def test_nan_stops_with_message_and_keeps_last_good_checkpoint(cache_dir, tmp_path, capsys):
     import tensorflow as tf
 
     from reid_tf.train_cli import main
+    from tests.train.hooks import InjectNaN
 
     run_dir = tmp_path / "nan"
     # weights become NaN before global step 3, after the checkpoint of step 2
-    monkeypatch.setenv("ALIGNEDREID_TEST_NAN_AT_STEP", "3")
-    code = main(tiny_args(cache_dir, run_dir))
+    code = main(tiny_args(cache_dir, run_dir), callbacks=[InjectNaN(3)])
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert code == 1
     assert len(err) == 1 and err[0].startswith("train.py: error: non-finite")

@@ -1,0 +1,280 @@
+"""The training engine: one run from a :class:`reid_tf.config.TrainConfig`
+to a finished run directory.
+
+:func:`run_training` loads the data (:mod:`reid_tf.train_data`), opens the
+run directory (:mod:`reid_tf.run_dir`), builds the trainer on the strategy
+(:mod:`reid_tf.strategy`, :mod:`reid_tf.fit_loop`), restores the newest
+checkpoint (:mod:`reid_tf.checkpoint`), evaluates the untrained model, runs
+the epochs, writes the inference model, the feature dumps, the CMC plot and
+``metrics.json``, and returns the summary. It takes keyword arguments and
+raises :class:`reid_tf.config.SettingError` (a user's mistake),
+:class:`reid_tf.run_dir.RunDirError`, :class:`reid_tf.config.ConfigError`
+or :class:`TrainingFailed`; ``train.py`` (:mod:`reid_tf.train_cli`) turns
+them into exit codes.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from reid_common import atomic_path, atomic_write_json
+from reid_tf.config import SettingError
+from reid_tf.event_log import EventLog
+from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
+from reid_tf.run_dir import RunDir, open_run_dir
+from reid_tf.strategy import cluster_role, make_strategy
+from reid_tf.train_data import load_datasets
+
+__all__ = ["TrainingFailed", "evaluate_sets", "run_training"]
+
+
+def _info(manifest):
+    q, g = len(manifest.split("query")), len(manifest.split("gallery"))
+    return f"{manifest.protocol} protocol, {q} queries, {g} gallery images"
+
+
+def evaluate_sets(feature_model, test_sets, cfg, *, kinds, progress, dumps=None,
+                  model_name=""):
+    """Extracts features of every test set and scores them.
+
+    Args:
+        feature_model: model with ``{"global", ["local"]}`` outputs.
+        test_sets: list of :class:`reid_tf.train_data.TestSet`.
+        cfg: ``TrainConfig``.
+        kinds: rankings to score (see :data:`reid_tf.evaluation.KINDS`).
+        progress: progress lines on stderr.
+        dumps: optional callable name -> dump path; the features are written
+            there with ``reference.write_dump``.
+        model_name: ``model`` attribute of the dumps.
+
+    Returns:
+        dict name -> {"info": str, "protocol": str, "num_query": int,
+        "num_gallery": int, "metrics": {kind: metrics}}.
+    """
+    from reid_tf.evaluation import evaluate_features
+    from reid_tf.extract import extract_test_split, write_test_dump
+
+    out = {}
+    for t in test_sets:
+        query, gallery, lists = extract_test_split(
+            feature_model, t.manifest, batch_size=cfg.eval_batch_size,
+            normalize=cfg.normalize_features, progress=progress, name=t.name,
+        )
+        if dumps is not None:
+            write_test_dump(dumps(t.name), query, gallery, lists, protocol=t.manifest.protocol,
+                            model_name=model_name, dataset=t.name)
+        metrics = evaluate_features(
+            query, gallery, protocol=t.manifest.protocol, gallery_lists=lists,
+            kinds=kinds, rerank=(cfg.rerank_k1, cfg.rerank_k2, cfg.rerank_lambda),
+            seed=cfg.seed,
+        )
+        out[t.name] = {"info": _info(t.manifest), "protocol": t.manifest.protocol,
+                       "num_query": len(query["pid"]), "num_gallery": len(gallery["pid"]),
+                       "metrics": metrics}
+    return out
+
+
+def _open_run(cfg, chief, log):
+    """The run directory (the chief's; a temporary one on other workers)."""
+    if chief:
+        run, resuming = open_run_dir(cfg.run_dir, cfg.experiment_dict(),
+                                     overwrite=cfg.overwrite, resume=cfg.resume)
+        run.lock()
+        cfg = dataclasses.replace(cfg, run_dir=str(run.path))
+        log.attach(run)
+        # same experiment when resuming; the invocation settings are the new ones
+        atomic_write_json(run.config_path, cfg.to_dict())
+        run.set_status("running")
+        log(f"run directory: {run.path}" + (" (resuming)" if resuming else ""))
+        return cfg, run, resuming
+    if cfg.run_dir is None:
+        raise SettingError("{run_dir}: required with {strategy} multiworker (the same "
+                           "directory on every worker)")
+    run = RunDir(tempfile.mkdtemp(prefix="alignedreid-worker-"))
+    return cfg, run, RunDir(cfg.run_dir).has_checkpoint()
+
+
+def run_training(config, *, log=None, callbacks=()):
+    """The whole run: data, model, before/after evaluation, files.
+
+    Args:
+        config: resolved ``TrainConfig``.
+        log: callable ``log(message, always=False)`` with ``attach(run)``
+            (default: an :class:`reid_tf.event_log.EventLog`).
+        callbacks: extra ``keras.callbacks.Callback`` objects for every
+            epoch's ``fit()``, called before the run's own.
+
+    Returns:
+        dict summary (the content of ``metrics.json`` plus ``table``, the
+        before/after table); ``{"worker": True}`` on a non-chief worker.
+
+    Raises:
+        SettingError, RunDirError, ConfigError: a user's mistake.
+        TrainingFailed: non-finite loss or weights.
+    """
+    cfg = config
+    log = EventLog(quiet=cfg.quiet) if log is None else log
+    t_start = time.monotonic()
+    chief = cluster_role(cfg.strategy)
+    if cfg.strategy == "multiworker" and cfg.jit_compile:
+        raise SettingError("{jit_compile}: not supported with {strategy} multiworker (its "
+                           "training loop is not XLA-compiled)")
+    train_split, test_sets = load_datasets(cfg, log)
+    cfg, run, resuming = _open_run(cfg, chief, log)
+    try:
+        return _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks,
+                      t_start)
+    except SettingError:
+        if chief and not resuming and not run.has_checkpoint():
+            # a fresh directory of a run that could not start: leave nothing behind
+            run.unlock()
+            shutil.rmtree(run.path, ignore_errors=True)
+        elif chief:
+            run.set_status("failed", message="usage error")
+        raise
+    except BaseException as exc:
+        if chief:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            run.set_status("failed", message=f"{type(exc).__name__}: {first}")
+        raise
+    finally:
+        if chief:
+            run.unlock()
+        else:
+            shutil.rmtree(run.path, ignore_errors=True)
+
+
+def _restore(cfg, run, trainer, chief, resuming, log):
+    """The checkpointed state and the restored position (None: a fresh start)."""
+    from reid_tf.checkpoint import TrainingState
+
+    state = TrainingState(trainer, run.checkpoint_dir, max_to_keep=cfg.keep_checkpoints)
+    # create the checkpoint's save counter now, outside the strategy scope, on
+    # every worker: created lazily inside it (first save) it is a collective
+    # variable on workers that did not restore, and the workers' collectives
+    # would no longer match after a resumption
+    state.checkpoint.save_counter  # noqa: B018
+    if not resuming:
+        return state, None
+    source = state if chief else TrainingState(trainer, RunDir(cfg.run_dir).checkpoint_dir)
+    try:
+        start = source.restore()
+    except ValueError as exc:
+        raise SettingError("{run_dir}: {error}; pass {overwrite}", error=exc) from None
+    if start is not None:
+        log(f"resumed from checkpoint {os.path.basename(start['path'])} at epoch "
+            f"{start['epoch'] + 1}, step {start['step']} "
+            f"(global step {start['global_step']})", always=True)
+    elif cfg.resume:
+        raise SettingError("{resume}: {path} holds no checkpoint yet", path=run.path)
+    return state, start
+
+
+def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_start):
+    import keras
+    import tensorflow as tf
+
+    from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
+    from reid_tf.model import has_local_branch, inference_model
+
+    strategy = make_strategy(cfg.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if cfg.P % replicas:
+        raise SettingError("{P}: {n} identities per batch cannot be split evenly over "
+                           "{replicas} replicas (per-replica hard mining needs whole "
+                           "identities)", n=cfg.P, replicas=replicas)
+    keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
+    with strategy.scope():
+        trainer, network = build_trainer(cfg, train_split.num_classes)
+    log(f"model: {network.name}, {network.count_params():,} parameters"
+        + (f", peer {cfg.peer_backbone}" if cfg.mutual else "")
+        + f", {replicas} replica(s)")
+    state, start = _restore(cfg, run, trainer, chief, resuming, log)
+    feature_model = inference_model(network, local=has_local_branch(network))
+    progress = not cfg.quiet
+
+    # ---- evaluation of the untrained model (kept for a resumed run)
+    before_path = run.path / "metrics_untrained.json"
+    before = None
+    if chief and before_path.is_file():
+        with open(before_path, encoding="utf-8") as f:
+            before = json.load(f)
+    if chief and before is None and start is None:
+        log("evaluating the untrained model")
+        before = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress)
+        atomic_write_json(before_path, before)
+
+    def periodic():
+        res = evaluate_sets(feature_model, test_sets, cfg, kinds=("global", "global+local"),
+                            progress=False)
+        flat = {}
+        for name, r in res.items():
+            flat.update(flat_metrics(r["metrics"], prefix=f"{name}/"))
+        return flat
+
+    # ---- training
+    t_train = time.monotonic()
+    verbose = 0 if cfg.quiet else (1 if sys.stderr.isatty() else 2)
+    if cfg.strategy == "multiworker":
+        from reid_tf.distributed import outside_strategy_scope
+
+        periodic = outside_strategy_scope(periodic)  # on the chief only
+    result = train_epochs(cfg, trainer, train_split, run, state, start=start,
+                          evaluate=periodic if chief else None, log=log, csv=chief,
+                          strategy=strategy, verbose=verbose, callbacks=callbacks)
+    train_seconds = time.monotonic() - t_train
+    if not chief:
+        return {"worker": True}
+
+    # ---- final model, features, metrics
+    with atomic_path(run.model_path) as tmp:
+        feature_model.save(tmp)
+    files = {"model": str(run.model_path)}
+    if cfg.mutual:
+        peer_path = run.path / "peer_model.keras"
+        with atomic_path(peer_path) as tmp:
+            inference_model(trainer.network2,
+                            local=has_local_branch(trainer.network2)).save(tmp)
+        files["peer_model"] = str(peer_path)
+    log("evaluating the trained model")
+    run.features_dir.mkdir(exist_ok=True)
+    model_name = f"{network.name} ({run.path.name})" + (
+        ", L2-normalised" if cfg.normalize_features else "")
+    after = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress,
+                          dumps=run.dump_path, model_name=model_name)
+    files["features"] = {t.name: str(run.dump_path(t.name)) for t in test_sets}
+    table_input = {}
+    datasets = {}
+    for name, res in after.items():
+        b = (before or {}).get(name, {}).get("metrics", {})
+        table_input[name] = {"info": res["info"], "before": b, "after": res["metrics"]}
+        datasets[name] = {k: res[k] for k in ("protocol", "num_query", "num_gallery")}
+        datasets[name].update(before=b, after=res["metrics"])
+    if table_input:
+        plot_cmc(table_input, run.plot_path)
+        files["cmc_plot"] = str(run.plot_path)
+    summary = {
+        "run_dir": str(run.path),
+        "status": "finished",
+        "resumed_from": None if start is None else {
+            k: start[k] for k in ("epoch", "step", "global_step")},
+        "epochs": cfg.epochs,
+        "steps_per_epoch": cfg.steps_per_epoch,
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(time.monotonic() - t_start, 1),
+        "final_logs": result["last_logs"],
+        "datasets": datasets,
+        "files": files,
+        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+        "replicas": replicas,
+    }
+    atomic_write_json(run.metrics_path, summary)
+    run.set_status("finished")
+    log(f"finished in {summary['total_seconds']:.0f} s; results in {run.path}")
+    summary["table"] = format_table(table_input)
+    return summary

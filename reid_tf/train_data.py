@@ -1,0 +1,144 @@
+"""The datasets of a training run: the synthetic cache, the training split
+and the test sets."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+from reid_tf.config import SettingError
+
+SYNTHETIC_NAME = "synthetic"
+CACHE_ENV = "ALIGNEDREID_CACHE"
+
+
+@dataclasses.dataclass
+class TestSet:
+    """One evaluated dataset: a display name and its manifest."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    manifest: object
+
+
+def cache_root(cfg):
+    """Root of the dataset cache: ``cfg.cache_dir``, ``$ALIGNEDREID_CACHE`` or
+    ``~/.cache/alignedreid``.
+
+    Args:
+        cfg: ``TrainConfig``.
+
+    Returns:
+        ``Path``.
+
+    Example:
+        >>> from reid_tf.config import TrainConfig
+        >>> cache_root(TrainConfig(cache_dir="/tmp/c"))
+        PosixPath('/tmp/c')
+    """
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path.home() / ".cache" / "alignedreid"
+
+
+def synthetic_knobs(cfg):
+    """The generator settings of the synthetic dataset of a run.
+
+    Args:
+        cfg: ``TrainConfig``.
+
+    Returns:
+        dict of keyword arguments of ``data_prep.synthetic.generate``.
+
+    Example:
+        >>> from reid_tf.config import TrainConfig
+        >>> synthetic_knobs(TrainConfig())["num_identities"]
+        64
+    """
+    return {
+        "num_identities": cfg.synthetic_identities,
+        "num_cameras": cfg.synthetic_cameras,
+        "images_per_identity": cfg.synthetic_images,
+        "height": cfg.image_size[0],
+        "width": cfg.image_size[1],
+        "seed": cfg.synthetic_seed,
+    }
+
+
+def prepare_synthetic(cfg, log):
+    """Prepares (once) and returns the cached synthetic dataset.
+
+    ``data_prep.synthetic.prepare_cached`` generates it into
+    ``<cache>/synthetic-<key of the knobs>/prepared``; a later run with the
+    same knobs reuses it.
+
+    Args:
+        cfg: ``TrainConfig``.
+        log: callable taking a message (an :class:`reid_tf.event_log.EventLog`).
+
+    Returns:
+        ``Path`` of the prepared dataset (holds ``manifest.jsonl``).
+
+    Raises:
+        SettingError: the cache directory cannot be used.
+    """
+    from data_prep import PrepError, synthetic
+
+    knobs = synthetic_knobs(cfg)
+    root = cache_root(cfg)
+    final = root / f"synthetic-{synthetic.cache_key(knobs)}"
+    if (final / "prepared" / "manifest.jsonl").is_file():
+        log(f"synthetic dataset: {final / 'prepared'} (cached)")
+    else:
+        log(f"synthetic dataset: generating {knobs['num_identities']} identities "
+            f"x {knobs['images_per_identity']} images into {final}")
+    try:
+        return synthetic.prepare_cached(root, **knobs)
+    except PrepError as exc:
+        raise SettingError("{cache_dir}: {error}", error=exc) from None
+
+
+def load_datasets(cfg, log):
+    """The training split and the test sets of a run.
+
+    Args:
+        cfg: ``TrainConfig``.
+        log: callable taking a message.
+
+    Returns:
+        ``(train_split, test_sets)``: a ``data_prep.manifest.Split`` with
+        labels unique across datasets and a list of :class:`TestSet`.
+
+    Raises:
+        SettingError: a manifest cannot be read, or the training data has
+            fewer identities than a batch.
+    """
+    from data_prep import PrepError
+    from data_prep.combine import merge_train
+    from data_prep.manifest import ManifestError, load_manifest
+
+    try:
+        if cfg.data:
+            paths, names = cfg.data, None
+        else:
+            paths, names = [prepare_synthetic(cfg, log)], [SYNTHETIC_NAME]
+        manifests = [load_manifest(p) for p in paths]
+        train = merge_train(manifests)
+    except (ManifestError, PrepError) as exc:
+        raise SettingError("{data}: {error}", error=exc) from None
+    if names is None:
+        names, seen = [], {}
+        for m in manifests:
+            seen[m.dataset] = seen.get(m.dataset, 0) + 1
+            names.append(m.dataset if seen[m.dataset] == 1 else f"{m.dataset}-{seen[m.dataset]}")
+    tests = [TestSet(n, m) for n, m in zip(names, manifests)
+             if len(m.split("query")) and len(m.split("gallery"))]
+    identities = train.num_classes
+    if identities < cfg.P:
+        raise SettingError("{P}: {n} identities per batch, but the training data has "
+                           "only {identities}", n=cfg.P, identities=identities)
+    log(f"training data: {len(train)} images of {identities} identities; "
+        f"test sets: {', '.join(t.name for t in tests) or 'none'}")
+    return train, tests
