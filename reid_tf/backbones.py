@@ -49,10 +49,15 @@ def register_backbone(name):
     Returns:
         The decorator, which returns the builder unchanged.
 
-    Example:
-        >>> @register_backbone("my_net")
-        ... def build_my_net(input_shape, weights=None, last_stride=2):
-        ...     ...
+    Raises:
+        ValueError: ``name`` is already registered.
+
+    Example (``@register_backbone("my_net")`` above a builder function adds
+    it; a name can be registered once):
+        >>> register_backbone("tiny")(build_tiny)
+        Traceback (most recent call last):
+        ...
+        ValueError: backbone 'tiny' is already registered
     """
 
     def decorator(builder):
