@@ -28,7 +28,7 @@ if __package__ in (None, ""):
 
 from benchmarks import numpy_local_baseline as baseline  # noqa: E402
 from reference import _local_kernels  # noqa: E402
-from reference.local_distance import local_distance_matrix, local_distance_pairs  # noqa: E402
+from reference import local_distance_matrix, local_distance_pairs  # noqa: E402
 from reference.synthetic import clustered_features  # noqa: E402
 
 FULL = dict(queries=3368, gallery=15913, parts=8, channels=128, shortlist=100)

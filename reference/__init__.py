@@ -12,12 +12,12 @@ import importlib
 
 _EXPORTS = {
     # aligned local distance
-    "local_distance": "local_distance",
-    "local_path": "local_distance",
-    "local_distance_pairs": "local_distance",
-    "local_distance_matrix": "local_distance",
-    "local_distance_grad": "local_distance",
-    "unaligned_local_distance_pairs": "local_distance",
+    "local_distance": "aligned",
+    "local_path": "aligned",
+    "local_distance_pairs": "aligned",
+    "local_distance_matrix": "aligned",
+    "local_distance_grad": "aligned",
+    "unaligned_local_distance_pairs": "aligned",
     # training-loss reference
     "trihard_reference": "trihard",
     # Euclidean distances

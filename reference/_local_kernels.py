@@ -1,7 +1,7 @@
 """Numba kernels for the aligned local distance (values, paths, gradients).
 
 Every kernel takes and returns plain NumPy arrays; validation and dtype
-conversion happen once, in :mod:`reference.local_distance`. The kernels are
+conversion happen once, in :mod:`reference.aligned`. The kernels are
 compiled lazily on first call (``cache=True``, no eager signatures) for each
 dtype they meet: float32 arrays are computed in float32, float64 arrays in
 float64.

@@ -383,7 +383,7 @@ class DistanceCache:
         return np.asarray(pairwise_distance(x, y), np.float32)
 
     def _local(self, a, b):
-        from reference.local_distance import local_distance_matrix
+        from reference.aligned import local_distance_matrix
 
         x = self.features[a]["local"]
         y = self.features[b]["local"]

@@ -498,7 +498,7 @@ def alignment_figure(image_q, image_g, local_q, local_g, out_path, title=None, *
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from reference.local_distance import local_distance, local_path
+    from reference.aligned import local_distance, local_path
 
     local_q = np.asarray(local_q)
     local_g = np.asarray(local_g)

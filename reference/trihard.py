@@ -14,7 +14,7 @@ is 0 when none has). With ``local_mining="local"`` the local loss mines its
 own p and n by local distance instead. Gradients are analytic: the
 Euclidean distance has gradient 0 at zero distance, relu has gradient 0 at
 exactly 0, and the local distance gradient is
-:func:`reference.local_distance.local_distance_grad`'s (indicator of the
+:func:`reference.local_distance_grad`'s (indicator of the
 optimal path, tie rule (i - 1, j)).
 
 Distances here are computed by direct differences (not the
@@ -26,7 +26,7 @@ import numpy as np
 
 from reference import _local_kernels as _k
 from reference._validate import as_float_array, as_int_array, check_length
-from reference.local_distance import _PARALLEL_MIN_WORK, pair_gradients
+from reference.aligned import _PARALLEL_MIN_WORK, pair_gradients
 
 __all__ = ["trihard_reference"]
 

@@ -2,4 +2,53 @@
 
 Backbones, the two-branch model, distances and losses, mutual learning, the
 tf.data input pipeline, feature extraction and gradient verification.
+
+Public names are importable from the package root; their modules (and
+TensorFlow) are loaded on first use, so ``import reid_tf`` stays cheap.
+Submodules (``reid_tf.distances``, ``reid_tf.losses``, ...) are imported as
+usual.
 """
+
+import importlib
+
+_EXPORTS = {
+    # the network and its inference view
+    "build_model": "model",
+    "inference_model": "model",
+    "has_local_branch": "model",
+    # backbone registry
+    "available_backbones": "backbones",
+    "get_backbone": "backbones",
+    "register_backbone": "backbones",
+    # training models and settings
+    "AlignedReIDModel": "training",
+    "MutualAlignedReID": "training",
+    "TrainConfig": "config",
+    "ConfigError": "config",
+    # input pipeline
+    "make_train_dataset": "data",
+    "make_eval_dataset": "data",
+    # feature extraction
+    "ExtractError": "extract",
+    "load_model": "extract",
+    "as_feature_model": "extract",
+    "extract_features": "extract",
+    "extract_test_split": "extract",
+    "write_test_dump": "extract",
+    "extract_dump": "extract",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reid_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"reid_tf.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

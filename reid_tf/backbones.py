@@ -1,10 +1,12 @@
 """Backbone networks, chosen by name from a registry.
 
 A backbone maps RGB images in ``[0, 1]`` (``[B, H, W, 3]``, float) to a
-feature map ``[B, H', W', C]``. It starts with an
-:class:`~reid_tf.layers.ImageNormalization` layer that brings the images to
-the statistics the network expects, so callers feed the same images to every
-backbone.
+feature map ``[B, H', W', C]``. It starts with
+:func:`~reid_tf.layers.normalize_images` (a ``Normalization`` layer named
+``"normalize"``, then for ``resnet50`` a channel reversal to BGR), which
+brings the images to the statistics the network expects, so callers feed the
+same images to every backbone. Every backbone is made of Keras's own layers
+only: it saves and loads without custom objects.
 
 Registered names:
 
@@ -23,7 +25,7 @@ import os
 
 import keras
 
-from reid_tf.layers import ImageNormalization
+from reid_tf.layers import normalize_images
 
 # Statistics of ImageNet images in [0, 1] (RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,10 +49,15 @@ def register_backbone(name):
     Returns:
         The decorator, which returns the builder unchanged.
 
-    Example:
-        >>> @register_backbone("my_net")
-        ... def build_my_net(input_shape, weights=None, last_stride=2):
-        ...     ...
+    Raises:
+        ValueError: ``name`` is already registered.
+
+    Example (``@register_backbone("my_net")`` above a builder function adds
+    it; a name can be registered once):
+        >>> register_backbone("tiny")(build_tiny)
+        Traceback (most recent call last):
+        ...
+        ValueError: backbone 'tiny' is already registered
     """
 
     def decorator(builder):
@@ -161,9 +168,7 @@ def build_resnet50(input_shape, weights=None, last_stride=2):
         (None, 8, 4, 2048)
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImageNormalization(
-        _CAFFE_MEAN, _CAFFE_STD, reverse_channels=True, name="normalize"
-    )(inputs)
+    x = normalize_images(inputs, _CAFFE_MEAN, _CAFFE_STD, to_bgr=True)
     base = keras.applications.ResNet50(
         include_top=False, weights=weights, input_tensor=x
     )
@@ -265,7 +270,7 @@ def build_resnet50x(input_shape, weights=None, last_stride=2):
         (None, 7, 7, 2048)
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImageNormalization(IMAGENET_MEAN, IMAGENET_STD, name="normalize")(inputs)
+    x = normalize_images(inputs, IMAGENET_MEAN, IMAGENET_STD)
     x = _stem(x, 64)
     for stage, (mid, out, blocks, stride) in enumerate(RESNET50X_STAGES, start=2):
         if stage == 5:
@@ -319,7 +324,7 @@ def build_tiny(input_shape, weights=None, last_stride=2):
         (None, 8, 4, 256)
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImageNormalization(IMAGENET_MEAN, IMAGENET_STD, name="normalize")(inputs)
+    x = normalize_images(inputs, IMAGENET_MEAN, IMAGENET_STD)
     x = _conv_bn(x, TINY_WIDTHS[0], 3, 2, "conv1")
     strides = (1, 2, 2, last_stride)
     for stage, (width, stride) in enumerate(zip(TINY_WIDTHS, strides), start=2):

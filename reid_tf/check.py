@@ -113,7 +113,7 @@ def check_against_reference(dump, samples=200, seed=0, rtol=RTOL):
     # modules looked up at call time (the package root exports functions with
     # the same names as some modules)
     ref_euclidean = importlib.import_module("reference.euclidean")
-    ref_local = importlib.import_module("reference.local_distance")
+    ref_local = importlib.import_module("reference.aligned")
 
     samples = int(samples)
     if samples < 1:

@@ -3,7 +3,7 @@
 Every function here traces into a static-shape graph: it runs eagerly, inside
 ``tf.function`` and under XLA (``jit_compile=True``).
 
-Conventions shared with the Numba reference (``reference.local_distance``):
+Conventions shared with the Numba reference (``reference.aligned``):
 
 * Euclidean norms use a *safe* square root: the value is the exact norm and
   the gradient at a zero distance is defined as 0 (instead of NaN/inf).

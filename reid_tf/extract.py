@@ -1,98 +1,54 @@
 """Feature extraction: a saved model + a prepared dataset -> an HDF5 dump.
 
-Command line::
+The engine of ``reid-extract`` (command line in :mod:`reid_tf.extract_cli`)::
 
     python -m reid_tf.extract --model RUN/model.keras --data PREPARED --out dump.h5
-    reid-extract ...            (the same, as a console script)
 
-The dump follows ``reference.write_dump`` (see ``docs/training.md``):
+The dump follows ``reference.write_dump`` (see ``docs/feature_dump.md``):
 groups ``query/`` and ``gallery/`` with ``global`` [N, C] float32, ``local``
-[N, H, c] float32 (when the model outputs local features and ``--no-local``
-is not given), ``pid`` [N], ``camid`` [N] and ``path`` (UTF-8, relative to
-the dataset root); ``protocol/gallery_offsets`` and
-``protocol/gallery_indices`` for protocols with per-query galleries
-(CUHK-SYSU); root attributes ``schema_version``, ``protocol``, ``model``,
-``dataset`` and ``created``.
+[N, H, c] float32 (when the model outputs local features and ``local`` is
+true), ``pid`` [N], ``camid`` [N] and ``path`` (UTF-8, relative to the
+dataset root); ``protocol/gallery_offsets`` and ``protocol/gallery_indices``
+for protocols with per-query galleries (CUHK-SYSU); root attributes
+``schema_version``, ``protocol``, ``model``, ``dataset`` and ``created``.
 
-Images are read in manifest order and batched (``--batch-size``); a progress
+Images are read in manifest order and batched (``batch_size``); a progress
 line goes to stderr.
 """
 
-import argparse
-import json
 import os
-import sys
 import time
 
 import numpy as np
 
-from reference.vectors import normalize_rows
+from reference import normalize_rows
+from reid_common import Progress
 
 
 class ExtractError(ValueError):
-    """A user error of the extraction (bad path, bad model): exit code 2."""
-
-
-# ----------------------------------------------------------------- progress
-class Progress:
-    """A one-line progress counter on stderr.
-
-    On a terminal the line is redrawn (at most 10 times a second); elsewhere a
-    line is printed at most every 30 s, plus a final line.
+    """A user error of the extraction (bad path, bad model, bad value).
 
     Args:
-        total: expected count.
-        desc: label.
-        enabled: print anything at all.
+        argument: the keyword argument it concerns (``"model"``, ``"data"``,
+            ``"out"``, ``"batch_size"``).
+        detail: what is wrong with it.
 
-    Example:
-        >>> with Progress(3, "images", enabled=False) as bar:
-        ...     bar.update(3)
+    The message is ``"argument: detail"``.
     """
 
-    def __init__(self, total, desc, enabled=True):
-        self.total = int(total)
-        self.desc = desc
-        self.enabled = enabled
-        self.done = 0
-        self.start = time.monotonic()
-        self.last = self.start
-        self.tty = sys.stderr.isatty()
-
-    def update(self, n=1):
-        self.done += int(n)
-        now = time.monotonic()
-        if self.enabled and (now - self.last >= (0.1 if self.tty else 30.0)):
-            self.last = now
-            self._print(final=False)
-
-    def _print(self, final):
-        elapsed = time.monotonic() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        text = f"{self.desc}: {self.done}/{self.total} ({rate:.0f}/s, {elapsed:.1f} s)"
-        if self.tty:
-            sys.stderr.write("\r" + text + ("\n" if final else ""))
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled and self.total:
-            self._print(final=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def __init__(self, argument, detail):
+        super().__init__(f"{argument}: {detail}")
+        self.argument = argument
+        self.detail = detail
 
 
-# ---------------------------------------------------------------- the model
 def load_model(path):
     """Loads a saved inference (or full) model from a ``.keras`` file.
 
     Args:
-        path: ``.keras`` file written by ``train.py`` (``model.keras``).
+        path: ``.keras`` file written by ``train.py`` (``model.keras``), by
+            this version (Keras layers only) or an earlier one (whose
+            registered layers :mod:`reid_tf.layers` provides).
 
     Returns:
         ``keras.Model`` whose output is a dict with ``"global"`` and maybe
@@ -103,21 +59,20 @@ def load_model(path):
             ``"global"`` output.
 
     Example:
-        >>> model = load_model("runs/x/model.keras")  # doctest: +SKIP
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ExtractError(f"--model: no such file: {path}")
+        raise ExtractError("model", f"no such file: {path}")
     import keras
 
-    import reid_tf.layers  # noqa: F401  (registers the custom layers)
+    import reid_tf.layers  # noqa: F401  (registers the layers of earlier files)
     import reid_tf.training  # noqa: F401  (registers the training models)
 
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # any Keras/zip/HDF5 failure is a bad file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExtractError(f"--model: {path}: cannot load: {first}") from None
+        raise ExtractError("model", f"{path}: cannot load: {first}") from None
     return as_feature_model(model, path)
 
 
@@ -125,7 +80,9 @@ def as_feature_model(model, where="model"):
     """A model whose output is ``{"global": ..., ["local": ...]}``.
 
     Accepts the inference model saved by ``train.py``, a network from
-    ``reid_tf.model.build_model`` or an ``AlignedReIDModel``.
+    ``reid_tf.model.build_model`` or an ``AlignedReIDModel``. A model with a
+    one-element list input (files of earlier versions) is given a single
+    tensor input.
 
     Args:
         model: a ``keras.Model``.
@@ -138,18 +95,25 @@ def as_feature_model(model, where="model"):
         ExtractError: no ``"global"`` output.
 
     Example:
-        >>> feature_model = as_feature_model(network)  # doctest: +SKIP
+        >>> from reid_tf.model import build_model
+        >>> net = build_model("tiny", num_classes=3, input_shape=(64, 32, 3))
+        >>> sorted(as_feature_model(net).output)
+        ['global', 'local']
     """
+    import keras
+
     from reid_tf.model import has_local_branch, inference_model
 
     outputs = model.output if hasattr(model, "output") else None
     if isinstance(outputs, dict) and "global" in outputs and "logits" not in outputs:
+        if isinstance(model.input, (list, tuple)) and len(model.inputs) == 1:
+            return keras.Model(model.inputs[0], outputs, name=model.name)
         return model
     network = getattr(model, "network", None) or getattr(model, "network1", None) or model
     try:
         return inference_model(network, local=has_local_branch(network))
     except (ValueError, AttributeError) as exc:
-        raise ExtractError(f"{where}: not an AlignedReID model ({exc})") from None
+        raise ExtractError("model", f"{where}: not an AlignedReID model ({exc})") from None
 
 
 def model_image_size(model):
@@ -162,8 +126,9 @@ def model_image_size(model):
         ``(H, W)``.
 
     Example:
-        >>> model_image_size(model)  # doctest: +SKIP
-        (128, 64)
+        >>> from reid_tf.model import build_model
+        >>> model_image_size(build_model("tiny", num_classes=3, input_shape=(64, 32, 3)))
+        (64, 32)
     """
     shape = model.inputs[0].shape
     return int(shape[1]), int(shape[2])
@@ -186,10 +151,6 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         dict with ``"global"`` [N, C] float32 and, when available and asked
         for, ``"local"`` [N, H, c] float32.
 
-    Example:
-        >>> feats = extract_features(model, split.paths)  # doctest: +SKIP
-        >>> feats["global"].shape                          # doctest: +SKIP
-        (90, 256)
     """
     from reid_tf.data import make_eval_dataset
 
@@ -237,9 +198,6 @@ def extract_test_split(model, manifest, *, batch_size=64, local=True, normalize=
         ``(query, gallery, gallery_lists)``: dicts as ``reference.write_dump``
         takes them (``global``, maybe ``local``, ``pid``, ``camid``, ``path``
         relative to the dataset root) and the per-query gallery lists or None.
-
-    Example:
-        >>> q, g, lists = extract_test_split(model, load_manifest("prep"))  # doctest: +SKIP
     """
     name = name or manifest.dataset
     out = []
@@ -276,10 +234,6 @@ def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name
 
     Returns:
         str: the path written.
-
-    Example:
-        >>> write_test_dump("d.h5", q, g, None, protocol="market1501",
-        ...                 model_name="tiny", dataset="synthetic")  # doctest: +SKIP
     """
     from reference import write_dump
 
@@ -289,85 +243,55 @@ def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name
     )
 
 
-# ---------------------------------------------------------------------- CLI
-def build_parser():
-    """The ``reid-extract`` argument parser.
-
-    Returns:
-        ``argparse.ArgumentParser``.
-
-    Example:
-        >>> build_parser().parse_args(["--model", "m.keras", "--data", "d",
-        ...                            "--out", "o.h5"]).batch_size
-        64
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m reid_tf.extract",
-        description="Extract query and gallery features of a prepared dataset with a "
-                    "trained model and write them as an HDF5 feature dump "
-                    "(reference.write_dump format; score it with evaluate.py).",
-    )
-    parser.add_argument("--model", required=True, metavar="MODEL.keras",
-                        help="trained model: RUN/model.keras written by train.py")
-    parser.add_argument("--data", required=True, metavar="MANIFEST",
-                        help="prepared dataset: a manifest.jsonl or its directory "
-                             "(its query and gallery splits are extracted)")
-    parser.add_argument("--out", required=True, metavar="DUMP.h5",
-                        help="output HDF5 dump (written atomically)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="images per batch (default: 64)")
-    parser.add_argument("--no-local", action="store_true",
-                        help="leave the local features out of the dump")
-    parser.add_argument("--normalize", action="store_true",
-                        help="L2-normalise global features and every local part "
-                             "(use for models trained with --normalize-features)")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON summary on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    return parser
-
-
-def run(args):
-    """Extraction from parsed arguments.
+def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False,
+                 progress=True):
+    """Extracts the query and gallery features of a prepared dataset into a dump.
 
     Args:
-        args: namespace from :func:`build_parser`.
+        model: ``.keras`` file written by ``train.py`` (see :func:`load_model`).
+        data: prepared dataset: a ``manifest.jsonl`` or its directory.
+        out: output HDF5 dump (written atomically; its directory must exist).
+        batch_size: images per batch, >= 1.
+        local: keep the local features when the model has them.
+        normalize: L2-normalise global features and every local part.
+        progress: print progress lines on stderr.
 
     Returns:
         dict summary (``out``, ``dataset``, ``protocol``, ``num_query``,
         ``num_gallery``, ``global_dim``, ``local_shape``, ``seconds``).
 
     Raises:
-        ExtractError: user errors.
-
-    Example:
-        >>> run(build_parser().parse_args([...]))  # doctest: +SKIP
+        ExtractError: a bad argument (missing file, bad model or dataset,
+            ``batch_size`` < 1).
+        reference.DumpError: the dump cannot be written.
     """
-    from data_prep.manifest import ManifestError, load_manifest
+    from data_prep import ManifestError, load_manifest
 
-    if args.batch_size < 1:
-        raise ExtractError(f"--batch-size: must be >= 1 (got {args.batch_size})")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if int(batch_size) < 1:
+        raise ExtractError("batch_size", f"must be >= 1 (got {batch_size})")
+    out = os.fspath(out)
+    out_dir = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(out_dir):
-        raise ExtractError(f"--out: directory {out_dir} does not exist")
+        raise ExtractError("out", f"directory {out_dir} does not exist")
     try:
-        manifest = load_manifest(args.data)
+        manifest = load_manifest(data)
     except (ManifestError, OSError) as exc:
-        raise ExtractError(f"--data: {exc}") from None
+        raise ExtractError("data", str(exc)) from None
     t0 = time.monotonic()
-    model = load_model(args.model)
+    model_path = os.fspath(model)
+    feature_model = load_model(model_path)
     query, gallery, lists = extract_test_split(
-        model, manifest, batch_size=args.batch_size, local=not args.no_local,
-        normalize=args.normalize, progress=not args.quiet,
+        feature_model, manifest, batch_size=int(batch_size), local=local,
+        normalize=normalize, progress=progress,
     )
-    name = os.path.basename(os.path.dirname(os.path.abspath(args.model)))
-    model_name = f"{model.name} ({name}/{os.path.basename(args.model)})"
-    if args.normalize:
+    run_name = os.path.basename(os.path.dirname(os.path.abspath(model_path)))
+    model_name = f"{feature_model.name} ({run_name}/{os.path.basename(model_path)})"
+    if normalize:
         model_name += ", L2-normalised"
-    write_test_dump(args.out, query, gallery, lists, protocol=manifest.protocol,
+    write_test_dump(out, query, gallery, lists, protocol=manifest.protocol,
                     model_name=model_name, dataset=manifest.dataset)
     return {
-        "out": os.fspath(args.out),
+        "out": out,
         "dataset": manifest.dataset,
         "protocol": manifest.protocol,
         "num_query": int(len(query["pid"])),
@@ -379,39 +303,10 @@ def run(args):
 
 
 def main(argv=None):
-    """``python -m reid_tf.extract`` / ``reid-extract``.
+    """The ``reid-extract`` command line: :func:`reid_tf.extract_cli.main`."""
+    from reid_tf.extract_cli import main as cli_main
 
-    Args:
-        argv: argument list (default ``sys.argv[1:]``).
-
-    Returns:
-        Exit status: 0 on success, 2 on a user error.
-
-    Example:
-        >>> main(["--model", "runs/x/model.keras", "--data", "prep",
-        ...       "--out", "dump.h5"])  # doctest: +SKIP
-        0
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from reference import DumpError
-
-    args = build_parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except (ExtractError, DumpError) as exc:
-        print(f"reid-extract: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        print(
-            f"{summary['out']}: {summary['dataset']} ({summary['protocol']}), "
-            f"{summary['num_query']} queries, {summary['num_gallery']} gallery images, "
-            f"global dim {summary['global_dim']}"
-            + (f", local {tuple(summary['local_shape'])}" if summary["local_shape"] else "")
-            + f", {summary['seconds']:.1f} s"
-        )
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

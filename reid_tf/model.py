@@ -8,14 +8,18 @@
                        1x1 conv C -> c, batch norm, ReLU -> "local"  [B, h, c]
         ID classifier: Dense on the global feature      -> "logits" [B, num_classes]
 
-Every layer is a built-in or registered Keras layer, so the model saves to
-``.keras`` and loads with plain ``keras.saving.load_model``.
+Every layer is one of Keras's own (horizontal pooling is
+``AveragePooling2D((1, w))`` or ``MaxPooling2D((1, w))`` + ``Reshape``, see
+:func:`reid_tf.layers.horizontal_pooling`), and the model has one image
+input, so the network and its :func:`inference_model` save to ``.keras`` and
+load with plain ``keras.saving.load_model`` in a process that imports nothing
+of this project.
 """
 
 import keras
 
 from reid_tf.backbones import get_backbone
-from reid_tf.layers import HorizontalPooling
+from reid_tf.layers import horizontal_pooling
 
 # Names of the layers whose outputs are the model outputs.
 GLOBAL_LAYER = "global"
@@ -62,6 +66,8 @@ def build_model(
     """
     if num_classes is None or int(num_classes) < 2:
         raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes!r}")
+    if local_pooling not in ("mean", "max"):
+        raise ValueError(f"local_pooling: expected 'mean' or 'max', got {local_pooling!r}")
     if int(local_channels) < 1:
         raise ValueError(f"local_channels: expected >= 1, got {local_channels!r}")
     net = get_backbone(
@@ -73,7 +79,7 @@ def build_model(
         "global": keras.layers.GlobalAveragePooling2D(name=GLOBAL_LAYER)(feature_map)
     }
     if with_local:
-        x = HorizontalPooling(local_pooling, name="horizontal_pool")(feature_map)
+        x = horizontal_pooling(feature_map, local_pooling, name="horizontal_pool")
         x = keras.layers.Dense(int(local_channels), use_bias=False, name="local_conv")(x)
         x = keras.layers.BatchNormalization(name="local_bn")(x)
         outputs["local"] = keras.layers.ReLU(name=LOCAL_LAYER)(x)
@@ -103,7 +109,8 @@ def inference_model(model, local=False):
     """The feature extractor view of a trained network.
 
     Shares the layers (and weights) of ``model``; the ID classifier is left
-    out.
+    out. The view has one image input ``[B, H, W, 3]`` (a tensor, not a
+    list), as the network it comes from.
 
     Args:
         model: a network from :func:`build_model`, or a training model
@@ -127,4 +134,4 @@ def inference_model(model, local=False):
     if local:
         outputs["local"] = network.get_layer(LOCAL_LAYER).output
     name = network.name + ("_global_local" if local else "_global")
-    return keras.Model(network.inputs, outputs, name=name)
+    return keras.Model(network.inputs[0], outputs, name=name)

@@ -1,4 +1,4 @@
-"""Tests of reference.local_distance against independent oracles.
+"""Tests of reference.aligned against independent oracles.
 
 Oracles: the shortest path by enumerating every monotone path in plain
 Python, part distances from Eq. 1 written as (e^x - 1) / (e^x + 1) in
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from reference.local_distance import (
+from reference import (
     local_distance,
     local_distance_grad,
     local_distance_matrix,
@@ -306,7 +306,7 @@ def test_import_does_not_compile():
     import sys
 
     code = (
-        "import reference, reference.local_distance, reference.trihard; "
+        "import reference, reference.aligned, reference.trihard; "
         "from reference import _local_kernels as k; "
         "print(sum(len(getattr(k, n).signatures) for n in dir(k) "
         "if hasattr(getattr(k, n), 'signatures')))"

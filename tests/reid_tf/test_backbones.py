@@ -7,7 +7,7 @@ import keras
 
 from reid_tf import backbones
 from reid_tf.backbones import available_backbones, get_backbone
-from reid_tf.layers import ImageNormalization
+from reid_tf.layers import ImageNormalization, normalize_images
 
 
 def test_registry_names():
@@ -136,16 +136,34 @@ def test_resnet50x_uses_xception_cells():
 
 def test_resnet50_parameter_count():
     # keras.applications.ResNet50(include_top=False): 23,587,712 parameters;
-    # the normalisation layer adds none.
+    # the normalisation and the channel reversal add none.
     assert get_backbone("resnet50", (64, 32, 3)).count_params() == 23_587_712
 
 
 def test_resnet50_normalization_matches_keras_preprocessing():
-    x = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(size=(2, 64, 32, 3)).astype("float32")
     model = get_backbone("resnet50", (64, 32, 3))
-    layer = model.get_layer("normalize")
+    input_stage = keras.Model(model.input, model.get_layer("to_bgr").output)
     expected = keras.applications.resnet50.preprocess_input(x * 255.0)
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(input_stage(x)), expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("to_bgr", [False, True])
+def test_normalize_images_formula(to_bgr):
+    x = np.random.default_rng(1).uniform(size=(2, 4, 4, 3)).astype("float32")
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
+    images = keras.Input((4, 4, 3))
+    model = keras.Model(images, normalize_images(images, mean, std, to_bgr=to_bgr))
+    expected = (x.astype(np.float64) - np.array(mean)) / np.array(std)
+    if to_bgr:
+        expected = expected[..., ::-1]
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-6, atol=1e-6)
+    assert model.count_params() == 0
+    # the registered layer of earlier files computes the same
+    legacy = ImageNormalization(mean, std, reverse_channels=to_bgr)
+    np.testing.assert_allclose(np.asarray(legacy(x)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="std"):
+        normalize_images(images, mean, (1.0, 0.0, 1.0))
 
 
 def test_image_normalization_formula_and_config():

@@ -12,7 +12,7 @@ from reference.synthetic import clustered_features
 from reid_tf.check import check_against_reference, format_check
 
 ref_euclidean = importlib.import_module("reference.euclidean")
-ref_local = importlib.import_module("reference.local_distance")
+ref_local = importlib.import_module("reference.aligned")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from reid_tf.extract import main
+from reid_tf.extract_cli import main
 from tests.train.conftest import REPO, prepared_dir, subprocess_env
 
 
@@ -75,3 +75,49 @@ def test_extract_module_entry_point_help():
     for flag in ("--model", "--data", "--out", "--batch-size", "--no-local", "--normalize",
                  "--json"):
         assert flag in proc.stdout
+
+
+def test_extract_version_and_bad_flag(capsys):
+    assert main(["--version"]) == 0
+    assert "alignedreid" in capsys.readouterr().out
+    assert main(["--model", "m.keras", "--data", "d", "--out", "o.h5", "--bogus"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("reid-extract: error:") and "--bogus" in err[0]
+
+
+def test_extract_engine_names_the_argument(tmp_path):
+    from reid_tf.extract import ExtractError, extract_dump
+
+    with pytest.raises(ExtractError, match=r"^batch_size: must be >= 1") as info:
+        extract_dump(tmp_path / "m.keras", tmp_path, tmp_path / "d.h5", batch_size=0)
+    assert info.value.argument == "batch_size"
+    with pytest.raises(ExtractError, match=r"^out: directory .* does not exist"):
+        extract_dump(tmp_path / "m.keras", tmp_path, tmp_path / "no" / "d.h5")
+
+
+def test_model_keras_of_train_py_loads_without_this_project(trained_run, tmp_path):
+    """RUN/model.keras loads with plain keras.saving.load_model in a process that
+    cannot import this project, and gives the features reid_tf.extract gives."""
+    import os
+
+    from reid_tf.extract import load_model
+    from tests.reid_tf.test_model import _FRESH_PROCESS
+
+    path = str(trained_run["dir"] / "model.keras")
+    model = load_model(path)
+    h, w = model.inputs[0].shape[1:3]
+    images = np.random.default_rng(0).uniform(size=(3, h, w, 3)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    proc = subprocess.run(
+        [sys.executable, "-c", _FRESH_PROCESS, str(tmp_path / "out.npz"),
+         str(tmp_path / "images.npy"), path],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = np.load(tmp_path / "out.npz")
+    want = model.predict(images, verbose=0)
+    assert sorted(got.files) == ["0/global", "0/local"]
+    for key in ("global", "local"):
+        np.testing.assert_allclose(got[f"0/{key}"], want[key], rtol=1e-6, atol=1e-6)
