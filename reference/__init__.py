@@ -35,6 +35,7 @@ _EXPORTS = {
     "DistanceCache": "distance_cache",
     "RerankParams": "scoring",
     "ScoreResult": "scoring",
+    "ranking_matrix": "scoring",
     "score": "scoring",
     "score_dump": "scoring",
     # feature dumps

@@ -28,7 +28,7 @@ import numpy as np
 from reid_common import Reporter, canonical_protocol
 from reference.distance_cache import DISTANCES, DistanceCache, check_shortlist
 
-__all__ = ["DISTANCES", "RerankParams", "ScoreResult", "score", "score_dump"]
+__all__ = ["DISTANCES", "RerankParams", "ScoreResult", "ranking_matrix", "score", "score_dump"]
 
 
 def _int_at_least(name, value, low):
@@ -160,9 +160,33 @@ def _ids(name, split, key):
     return split[key]
 
 
-def _reranked(cache, distance, params, progress):
+def ranking_matrix(cache, distance, *, rerank=None, progress=None):
+    """The [Q, G] float32 matrix a ranking sorts by: a distance, optionally re-ranked.
+
+    Args:
+        cache: the test set's :class:`reference.DistanceCache` (its
+            ``normalize`` and ``shortlist`` apply).
+        distance: ``global``, ``local`` or ``global+local``.
+        rerank: as for :func:`score`. ``global`` is re-ranked from the
+            features block by block; the others from their Q x G, Q x Q and
+            G x G matrices (the latter two are not kept in the cache).
+        progress: a :class:`reid_common.Reporter`, or None for silence.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> cache = DistanceCache({"global": rng.normal(size=(3, 4))},
+        ...                       {"global": rng.normal(size=(5, 4))})
+        >>> ranking_matrix(cache, "global", rerank=(2, 1, 0.3)).shape
+        (3, 5)
+    """
     from reference import re_rank, re_rank_features
 
+    if distance not in DISTANCES:
+        raise ValueError(f"distance: expected one of {', '.join(DISTANCES)}, got {distance!r}")
+    params = _rerank_params(rerank)
+    progress = progress if progress is not None else Reporter(enabled=False)
+    if params is None:
+        return cache.matrix(distance, "query", "gallery")
     feats = cache.features
     q, g = len(feats["query"]["global"]), len(feats["gallery"]["global"])
     what = (f"re-ranking {distance} (k1={params.k1}, k2={params.k2}, "
@@ -219,7 +243,7 @@ def score(query, gallery, *, distance="global", protocol="market1501", shortlist
     Example:
         >>> rng = np.random.default_rng(0)
         >>> split = lambda n: {"global": rng.normal(size=(n, 8)), "pid": np.arange(n) % 4,
-        ...                    "camid": np.arange(n) % 2}
+        ...                    "camid": np.arange(n) % 3}
         >>> r = score(split(6), split(12), max_rank=5)
         >>> r.num_valid_queries, len(r.cmc), 0.0 <= r.mAP <= 1.0
         (6, 5, True)
@@ -238,6 +262,8 @@ def score(query, gallery, *, distance="global", protocol="market1501", shortlist
     q_cam, g_cam = _ids("query", query, "camid"), _ids("gallery", gallery, "camid")
     if name == "cuhk-sysu" and gallery_lists is None:
         raise ValueError("gallery_lists: required by protocol 'cuhk-sysu' (one list per query)")
+    if name != "cuhk-sysu" and gallery_lists is not None:
+        raise ValueError(f"gallery_lists: only used by protocol 'cuhk-sysu', not {name!r}")
     progress = progress if progress is not None else Reporter(enabled=False)
     if cache is None:
         cache = DistanceCache(query, gallery, normalize=normalize, shortlist=shortlist,
@@ -254,13 +280,10 @@ def score(query, gallery, *, distance="global", protocol="market1501", shortlist
         raise ValueError(f"{split}: no 'local' features; distance {distance!r} needs them")
 
     start = time.perf_counter()
-    if params is not None:
-        dist = _reranked(cache, distance, params, progress)
-    else:
-        dist = cache.matrix(distance, "query", "gallery")
+    dist = ranking_matrix(cache, distance, rerank=params, progress=progress)
     progress.say(f"metrics ({protocol.lower()})")
     res = evaluate(dist, q_pid, g_pid, q_cam, g_cam, protocol=name, max_rank=max_rank,
-                   gallery_lists=gallery_lists if name == "cuhk-sysu" else None,
+                   gallery_lists=gallery_lists,
                    repeats=repeats, seed=seed)
     seconds = time.perf_counter() - start
     return ScoreResult(
@@ -302,7 +325,7 @@ def score_dump(dump, *, distance="global", protocol=None, shortlist=None, normal
         >>> from reference import write_dump, read_dump
         >>> data = clustered_features(10, 40, dim=8, num_identities=10, seed=0)
         >>> path = os.path.join(tempfile.mkdtemp(), "d.h5")
-        >>> write_dump(path, data["query"], data["gallery"])
+        >>> _ = write_dump(path, data["query"], data["gallery"])
         >>> score_dump(read_dump(path), max_rank=5).num_query
         10
     """
