@@ -347,3 +347,28 @@ def test_import_pulls_in_neither_tensorflow_nor_matplotlib():
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# ----------------------------------------------------------------------------
+# CMC figure
+
+
+def test_cmc_figure_draws_each_curve_in_percent(tmp_path):
+    a = np.linspace(0.3, 1.0, 30)
+    b = np.minimum(1.0, a + 0.05)
+    panels = [("one", [figures.CMCCurve(a, "a"), figures.CMCCurve(b, "b", linestyle="--")]),
+              ("two", [figures.CMCCurve(b[:12], "b", color="tab:green", marker=".")])]
+    fig = figures.cmc_figure(panels, max_rank=20, ylim=(0, 100))
+    assert [ax.get_title() for ax in fig.axes] == ["one", "two"]
+    first, second = fig.axes[0].lines
+    np.testing.assert_allclose(first.get_ydata(), 100.0 * a[:20])
+    np.testing.assert_array_equal(first.get_xdata(), np.arange(1, 21))
+    assert second.get_linestyle() == "--" and first.get_linestyle() == "-"
+    (third,) = fig.axes[1].lines
+    np.testing.assert_allclose(third.get_ydata(), 100.0 * b[:12])
+    assert third.get_marker() == "." and fig.axes[1].get_ylim() == (0.0, 100.0)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    out = tmp_path / "cmc.png"
+    figures.write_cmc_figure(str(out), panels, panel_size=(4.0, 3.0))
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.size == (800, 300)
