@@ -32,7 +32,7 @@ _DISTANCE = {"global": "global", "global+local": "global+local", "re-ranked": "g
 
 
 def _shortlist(num_query, num_gallery):
-    """None (every local pair) up to :data:`DENSE_LOCAL_PAIRS` pairs, else :data:`LOCAL_SHORTLIST`."""
+    """None (every local pair) up to :data:`DENSE_LOCAL_PAIRS` pairs, else the shortlist K."""
     return None if num_query * num_gallery <= DENSE_LOCAL_PAIRS else LOCAL_SHORTLIST
 
 
