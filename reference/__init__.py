@@ -30,14 +30,25 @@ _EXPORTS = {
     # metrics and protocols
     "evaluate": "metrics",
     "PROTOCOLS": "metrics",
+    # scoring: features or a dump -> distances -> metrics
+    "DISTANCES": "distance_cache",
+    "DistanceCache": "distance_cache",
+    "RerankParams": "scoring",
+    "ScoreResult": "scoring",
+    "ranking_matrix": "scoring",
+    "score": "scoring",
+    "score_dump": "scoring",
     # feature dumps
     "write_dump": "dump",
     "read_dump": "dump",
     "FeatureDump": "dump",
     "DumpError": "dump",
     # figures
-    "ranked_list_figure": "reports",
-    "alignment_figure": "reports",
+    "ranked_list_figure": "figures.ranked_list",
+    "alignment_figure": "figures.alignment",
+    "CMCCurve": "figures.cmc",
+    "cmc_figure": "figures.cmc",
+    "write_cmc_figure": "figures.cmc",
 }
 
 __all__ = sorted(_EXPORTS)

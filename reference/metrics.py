@@ -12,10 +12,7 @@ import numpy as np
 
 from reference import _metric_kernels as K
 from reference._validate import as_float_array, as_int_array, check_length
-
-#: Protocol names accepted by :func:`evaluate`.
-PROTOCOLS = ("market1501", "cuhk03", "cuhk-sysu")
-_ALIASES = {"duke": "market1501", "dukemtmc": "market1501", "msmt17": "market1501"}
+from reid_common import PROTOCOLS, canonical_protocol
 
 
 def _as_distmat(value):
@@ -40,17 +37,6 @@ def _positive_int(name, value):
     if value < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {value}")
     return int(value)
-
-
-def _protocol_name(protocol):
-    if not isinstance(protocol, str):
-        raise TypeError(f"protocol: expected a string, got {protocol!r}")
-    name = protocol.lower()
-    name = _ALIASES.get(name, name)
-    if name not in PROTOCOLS:
-        allowed = ", ".join(PROTOCOLS + tuple(_ALIASES))
-        raise ValueError(f"protocol: expected one of {allowed}, got {protocol!r}")
-    return name
 
 
 def _gallery_lists(gallery_lists, num_query, num_gallery):
@@ -177,7 +163,7 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol="market1501",
         >>> r["cmc"].tolist(), round(r["mAP"], 4)
         ([1.0, 1.0, 1.0], 1.0)
     """
-    name = _protocol_name(protocol)
+    name = canonical_protocol(protocol)
     distmat = _as_distmat(distmat)
     nq, ng = distmat.shape
     q_pids = as_int_array("q_pids", q_pids)

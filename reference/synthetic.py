@@ -97,3 +97,48 @@ def clustered_features(
     )[:num_gallery]
     rng.shuffle(gallery_pids)
     return {"query": make(num_query, query_pids), "gallery": make(num_gallery, gallery_pids)}
+
+
+#: File name of the demo dump :func:`write_demo_dump` writes.
+DEMO_FILE = "demo.h5"
+
+
+def write_demo_dump(directory, seed=0):
+    """Write a small synthetic dump with local features to ``directory/demo.h5``.
+
+    120 queries and 1,200 gallery items of 120 identities, global features of
+    256 channels and 8 parts of 32 channels, Market-1501 protocol, with
+    made-up image paths.
+
+    Args:
+        directory: created if missing.
+        seed: seed of :func:`clustered_features`.
+
+    Returns:
+        The path of the dump.
+    """
+    import os
+
+    from reference import write_dump
+
+    os.makedirs(directory, exist_ok=True)
+    data = clustered_features(
+        120, 1200, dim=256, num_identities=120, parts=8, part_dim=32,
+        noise_scale=1.2, camera_scale=0.8, seed=seed,
+    )
+    for split, prefix in (("query", "q"), ("gallery", "g")):
+        d = data[split]
+        d["path"] = [
+            f"{prefix}/{pid:04d}_c{cam}_{i:05d}.jpg"
+            for i, (pid, cam) in enumerate(zip(d["pid"], d["camid"]))
+        ]
+    path = os.path.join(directory, DEMO_FILE)
+    write_dump(
+        path,
+        data["query"],
+        data["gallery"],
+        protocol="market1501",
+        model="synthetic clustered features (reference.synthetic)",
+        dataset="synthetic",
+    )
+    return path

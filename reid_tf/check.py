@@ -1,6 +1,6 @@
 """Cross-check of the TensorFlow distances against the Numba reference on a dump.
 
-``reid-evaluate --check-tf`` calls :func:`check_against_reference`: a seeded
+``reid-gradcheck --dump DUMP`` calls :func:`check_against_reference`: a seeded
 sample of query-gallery pairs of a feature dump is scored twice, with the
 ``keras.ops`` implementation used in training (:mod:`reid_tf.distances`) and
 with the reference used in evaluation (:mod:`reference`), and the largest
@@ -33,7 +33,8 @@ Relative differences are reported as ``|tf - ref| / max(|ref|, atol, 1e-12)``.
 
 import numpy as np
 
-__all__ = ["check_against_reference", "format_check", "RTOL", "MATRIX_SIDE"]
+__all__ = ["check_against_reference", "format_check", "format_check_table", "RTOL",
+           "MATRIX_SIDE"]
 
 #: Relative tolerance of a float32 comparison.
 RTOL = 1e-4
@@ -99,10 +100,15 @@ def check_against_reference(dump, samples=200, seed=0, rtol=RTOL):
         ``passed``) and ``passed`` (all kinds passed).
 
     Example:
-        >>> from reference.dump import read_dump
-        >>> result = check_against_reference(read_dump("feats.h5"))  # doctest: +SKIP
-        >>> result["passed"], result["kinds"]["global"]["max_rel"]  # doctest: +SKIP
-        (True, 2.3e-07)
+        >>> import os, tempfile
+        >>> from reference import read_dump, write_dump
+        >>> from reference.synthetic import clustered_features
+        >>> data = clustered_features(8, 30, dim=16, num_identities=8, parts=4, part_dim=8)
+        >>> path = write_dump(os.path.join(tempfile.mkdtemp(), "d.h5"), data["query"],
+        ...                   data["gallery"])
+        >>> result = check_against_reference(read_dump(path), samples=20)
+        >>> result["passed"], sorted(result["kinds"])
+        (True, ['global', 'local', 'local_matrix'])
     """
     import importlib
 
@@ -184,3 +190,37 @@ def format_check(result):
         )
     parts.append("passed" if result["passed"] else "FAILED")
     return "check-tf: " + "; ".join(parts)
+
+
+def format_check_table(result):
+    """:func:`check_against_reference`'s result as a table, one row per kind.
+
+    Args:
+        result: the dict it returned.
+
+    Returns:
+        str (no trailing newline).
+
+    Example:
+        >>> row = {"pairs": 4, "max_abs": 1e-7, "max_rel": 2e-7, "atol": 0.0, "rtol": 1e-4,
+        ...        "worst": [0, 1], "failed_pairs": 0, "passed": True}
+        >>> print(format_check_table({"kinds": {"local": row}, "passed": True}))
+        kind          pairs  max abs  max rel  atol    rtol  failed  worst (q, g)  verdict
+        local             4    1e-07    2e-07     0  0.0001       0  0, 1          ok
+    """
+    header = ("kind", "pairs", "max abs", "max rel", "atol", "rtol", "failed", "worst (q, g)",
+              "verdict")
+    rows = [header]
+    for name, k in result["kinds"].items():
+        worst = ", ".join(str(v) for v in k["worst"]) if k["worst"] is not None else "-"
+        rows.append((name, str(k["pairs"]), f"{k['max_abs']:.2g}", f"{k['max_rel']:.2g}",
+                     f"{k['atol']:.2g}", f"{k['rtol']:.2g}", str(k["failed_pairs"]), worst,
+                     "ok" if k["passed"] else "FAIL"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    widths[0] = max(widths[0], 12)
+    left = {0, 7, 8}
+    lines = []
+    for r in rows:
+        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

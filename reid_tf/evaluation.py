@@ -1,17 +1,18 @@
-"""Features -> ReID metrics with the ``reference`` implementation.
+"""Features -> ReID metrics with the ``reference`` scoring engine.
 
-Three rankings are scored for every test set:
+Three rankings are scored for every test set, each by :func:`reference.score`
+on one shared :class:`reference.DistanceCache`:
 
 - ``global``: Euclidean distance of the global features;
 - ``global+local``: global distance plus the aligned local distance
-  (shortest path over the stripes, ``reference.local_distance_matrix``). For
-  large test sets (more than :data:`DENSE_LOCAL_PAIRS` query-gallery pairs)
-  the local distance is added for the :data:`LOCAL_SHORTLIST` nearest gallery
-  items of each query by global distance only; the others get the largest
-  local distance of the query's shortlist, so they stay behind it;
-- ``re-ranked``: k-reciprocal re-ranking (Zhong et al. 2017;
-  ``reference.re_rank_features``) of the global distance, as the paper keeps
-  only the global feature at test time.
+  (shortest path over the stripes). For large test sets (more than
+  :data:`DENSE_LOCAL_PAIRS` query-gallery pairs) the local term is computed
+  only for the :data:`LOCAL_SHORTLIST` nearest gallery items of each query by
+  global distance; the others get its upper bound ``Hq + Hg - 1`` (the number
+  of steps of a path, each adding a part distance below 1), so they rank
+  behind the shortlist in their global order (as ``evaluate.py --shortlist``);
+- ``re-ranked``: k-reciprocal re-ranking (Zhong et al. 2017) of the global
+  distance, as the paper keeps only the global feature at test time.
 
 Features are L2-normalised first when the model was trained with
 ``--normalize-features`` (the distances then match the training loss).
@@ -27,24 +28,27 @@ KINDS = ("global", "global+local", "re-ranked")
 RANKS = (1, 5, 10)
 DENSE_LOCAL_PAIRS = 20_000_000
 LOCAL_SHORTLIST = 200
+_DISTANCE = {"global": "global", "global+local": "global+local", "re-ranked": "global"}
 
 
-def _local_distances(q_local, g_local, d_global):
-    """Aligned local distances; on large problems only for each query's global
-    top-``LOCAL_SHORTLIST``, with the upper bound Hq + Hg - 1 elsewhere (the
-    semantics of ``evaluate.py --shortlist``)."""
-    from reference import global_topk, local_distance_matrix
+def _shortlist(num_query, num_gallery):
+    """None (every local pair) up to :data:`DENSE_LOCAL_PAIRS` pairs, else the shortlist K."""
+    return None if num_query * num_gallery <= DENSE_LOCAL_PAIRS else LOCAL_SHORTLIST
 
-    q_local = np.ascontiguousarray(q_local, np.float32)
-    g_local = np.ascontiguousarray(g_local, np.float32)
-    num_q, num_g = d_global.shape
-    if num_q * num_g <= DENSE_LOCAL_PAIRS or num_g <= LOCAL_SHORTLIST:
-        return np.asarray(local_distance_matrix(q_local, g_local), np.float32)
-    shortlist = global_topk(d_global, LOCAL_SHORTLIST)
-    near = np.asarray(local_distance_matrix(q_local, g_local, shortlist=shortlist), np.float32)
-    out = np.full((num_q, num_g), q_local.shape[1] + g_local.shape[1] - 1, np.float32)
-    np.put_along_axis(out, shortlist, near, axis=1)
-    return out
+
+def _rerank(rerank, num_query, num_gallery):
+    """``(k1, k2, lambda)`` as a ``RerankParams``, k1 at most Q + G - 1 and k2 at most k1."""
+    from reference import RerankParams
+
+    k1, k2, lam = rerank
+    k1 = min(int(k1), num_query + num_gallery - 1)
+    return RerankParams(k1=k1, k2=min(int(k2), k1), lambda_value=float(lam))
+
+
+def _plan(query, gallery, kinds):
+    """The requested kinds that can be scored, in :data:`KINDS` order."""
+    has_local = "local" in query and "local" in gallery
+    return [kind for kind in KINDS if kind in kinds and (kind != "global+local" or has_local)]
 
 
 def distance_matrices(query, gallery, *, kinds=KINDS, rerank=(20, 6, 0.3)):
@@ -66,32 +70,23 @@ def distance_matrices(query, gallery, *, kinds=KINDS, rerank=(20, 6, 0.3)):
         >>> distance_matrices(q, q, kinds=("global",))["global"].shape
         (2, 2)
     """
-    from reference import pairwise_distance, re_rank_features
+    from reference import DistanceCache, ranking_matrix
 
-    qg = np.ascontiguousarray(query["global"], np.float32)
-    gg = np.ascontiguousarray(gallery["global"], np.float32)
-    d_global = np.asarray(pairwise_distance(qg, gg), np.float32)
-    out = {}
-    if "global" in kinds:
-        out["global"] = d_global
-    if "global+local" in kinds and "local" in query and "local" in gallery:
-        out["global+local"] = d_global + _local_distances(query["local"], gallery["local"], d_global)
-    if "re-ranked" in kinds:
-        k1, k2, lam = rerank
-        k1 = min(int(k1), len(qg) + len(gg) - 1)
-        out["re-ranked"] = np.asarray(
-            re_rank_features(qg, gg, k1=k1, k2=min(int(k2), k1), lambda_value=float(lam)),
-            np.float32,
-        )
-    return out
+    num_q, num_g = len(query["global"]), len(gallery["global"])
+    cache = DistanceCache(query, gallery, shortlist=_shortlist(num_q, num_g))
+    return {
+        kind: ranking_matrix(cache, _DISTANCE[kind],
+                             rerank=_rerank(rerank, num_q, num_g) if kind == "re-ranked" else None)
+        for kind in _plan(query, gallery, kinds)
+    }
 
 
 def _summary(result):
-    cmc = np.asarray(result["cmc"], np.float64)
+    cmc = np.asarray(result.cmc, np.float64)
     out = {f"rank{r}": float(cmc[min(r, len(cmc)) - 1]) for r in RANKS}
-    out["mAP"] = float(result["mAP"])
-    out["mINP"] = float(result["mINP"])
-    out["num_valid_queries"] = int(result["num_valid_queries"])
+    out["mAP"] = float(result.mAP)
+    out["mINP"] = float(result.mINP)
+    out["num_valid_queries"] = int(result.num_valid_queries)
     out["cmc"] = [float(x) for x in cmc]
     return out
 
@@ -116,23 +111,25 @@ def evaluate_features(query, gallery, *, protocol, gallery_lists=None, normalize
         (fractions in [0, 1]), ``num_valid_queries``, ``cmc`` (list)}.
 
     Example:
-        >>> res = evaluate_features(q, g, protocol="market1501")  # doctest: +SKIP
-        >>> res["global"]["rank1"]                               # doctest: +SKIP
-        0.93
+        >>> rng = np.random.default_rng(0)
+        >>> split = lambda n: {"global": rng.normal(size=(n, 8)).astype(np.float32),
+        ...                    "pid": np.arange(n) % 4, "camid": np.arange(n) % 3}
+        >>> res = evaluate_features(split(8), split(16), protocol="market1501")
+        >>> sorted(res), res["global"]["num_valid_queries"]
+        (['global', 're-ranked'], 8)
     """
-    from reference import evaluate
-    from reference.vectors import normalize_rows
+    from reference import DistanceCache, score
 
-    if normalize:
-        query = {**query, **{k: normalize_rows(query[k]) for k in ("global", "local") if k in query}}
-        gallery = {**gallery, **{k: normalize_rows(gallery[k]) for k in ("global", "local")
-                                 if k in gallery}}
-    dists = distance_matrices(query, gallery, kinds=kinds, rerank=rerank)
+    num_q, num_g = len(query["global"]), len(gallery["global"])
+    shortlist = _shortlist(num_q, num_g)
+    cache = DistanceCache(query, gallery, normalize=normalize, shortlist=shortlist)
     out = {}
-    for kind, distmat in dists.items():
-        result = evaluate(
-            distmat, query["pid"], gallery["pid"], query["camid"], gallery["camid"],
-            protocol=protocol, max_rank=max_rank, gallery_lists=gallery_lists, seed=seed,
+    for kind in _plan(query, gallery, kinds):
+        result = score(
+            query, gallery, distance=_DISTANCE[kind], protocol=protocol,
+            shortlist=shortlist, normalize=normalize,
+            rerank=_rerank(rerank, num_q, num_g) if kind == "re-ranked" else None,
+            max_rank=max_rank, seed=seed, gallery_lists=gallery_lists, cache=cache,
         )
         out[kind] = _summary(result)
     return out
@@ -202,7 +199,7 @@ def plot_cmc(results, path, max_rank=20):
     """Writes a PNG of CMC curves before and after training (atomic).
 
     One panel per test set; solid lines after training, dashed before, one
-    colour per distance kind.
+    colour per distance kind (:func:`reference.write_cmc_figure`).
 
     Args:
         results: as for :func:`format_table` (metrics with ``cmc``).
@@ -213,31 +210,24 @@ def plot_cmc(results, path, max_rank=20):
         None.
 
     Example:
-        >>> plot_cmc(results, "runs/x/cmc.png")  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> m = {"cmc": [0.5, 0.75, 1.0]}
+        >>> path = os.path.join(tempfile.mkdtemp(), "cmc.png")
+        >>> plot_cmc({"toy": {"before": {"global": m}, "after": {"global": m}}}, path)
+        >>> os.path.getsize(path) > 0
+        True
     """
-    import matplotlib
+    from reference import CMCCurve, write_cmc_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from reid_common import atomic_path
-
-    names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
     colours = {"global": "tab:blue", "global+local": "tab:orange", "re-ranked": "tab:green"}
-    for ax, name in zip(axes[0], names):
-        for when, style in (("before", "--"), ("after", "-")):
-            for kind, m in results[name][when].items():
-                cmc = np.asarray(m["cmc"][:max_rank]) * 100
-                ax.plot(np.arange(1, len(cmc) + 1), cmc, style, color=colours.get(kind),
-                        label=f"{kind} ({'trained' if when == 'after' else 'untrained'})")
-        ax.set_title(name)
-        ax.set_xlabel("rank")
-        ax.set_ylabel("matching rate (%)")
-        ax.set_ylim(0, 100)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    panels = []
+    for name, res in results.items():
+        curves = [
+            CMCCurve(m["cmc"], f"{kind} ({'trained' if when == 'after' else 'untrained'})",
+                     linestyle=style, color=colours.get(kind))
+            for when, style in (("before", "--"), ("after", "-"))
+            for kind, m in res[when].items()
+        ]
+        panels.append((name, curves))
+    write_cmc_figure(path, panels, max_rank=max_rank, panel_size=(5.5, 4.2), ylim=(0, 100),
+                     legend_fontsize=7)

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from reference.dump import read_dump, write_dump
-from reference.evaluate_cli import DistanceCache, atomic_write, global_topk, main
+from reference import DistanceCache, global_topk
+from reference.evaluate_cli import main
+from reid_common import atomic_write
 from reference.metrics import evaluate
 from reference.rerank import re_rank
 from reference.synthetic import clustered_features
@@ -227,7 +229,7 @@ def test_distance_matrices_equal_the_oracle(tmp_path, shortlist, normalize):
     data = make_data(seed=4, query_parts=3, gallery_parts=5)
     path = tmp_path / "d.h5"
     write_dump(path, data["query"], data["gallery"])
-    cache = DistanceCache(read_dump(path), normalize, shortlist, None)
+    cache = DistanceCache.from_dump(read_dump(path), normalize=normalize, shortlist=shortlist)
     for pair in (("query", "gallery"), ("query", "query"), ("gallery", "gallery")):
         for distance in ("global", "local", "global+local"):
             want = oracle(data, distance, shortlist=shortlist, normalize=normalize, pair=pair)

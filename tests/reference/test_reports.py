@@ -1,4 +1,5 @@
-"""Tests of reference.reports: ranked-list PNGs, the alignment figure, the report flags.
+"""Tests of reference.figures (ranked-list PNGs, the alignment figure) and of
+reference.reports (the report flags).
 
 Oracles: the expected ranking is written down from the hand-made distance
 matrix and re-derived by a plain loop over the protocol's rules; each image
@@ -17,7 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reference import reports
+from reference import figures, reports
+from reference.figures import images
+from reference.figures import ranked_list as layout
 from reference.dump import read_dump, write_dump
 
 # gallery of the ranked-list tests: (pid, camid, distance to query 0)
@@ -115,8 +118,8 @@ def test_ranked_list_order_borders_and_size(dump_dir):
     tmp_path, dump, distmat = dump_dir
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.warns(reports.ReportWarning, match="1 image"):
-        pages = reports.ranked_list_figure(
+    with pytest.warns(figures.ReportWarning, match="1 image"):
+        pages = figures.ranked_list_figure(
             dump, distmat, [0, 2], 4, str(out), image_root=str(tmp_path / "images"),
             tile_size=TILE, prefix="t_",
         )
@@ -129,9 +132,9 @@ def test_ranked_list_order_borders_and_size(dump_dir):
     assert pages[0]["missing_images"] == 1
 
     h, w = TILE
-    b, gap, sep, m = reports.BORDER, reports.GAP, reports.SEPARATOR, reports.MARGIN
+    b, gap, sep, m = layout.BORDER, layout.GAP, layout.SEPARATOR, layout.MARGIN
     expected_size = (2 * m + 5 * (w + 2 * b) + 3 * gap + sep,
-                     2 * m + reports.HEADER + (h + 2 * b) + reports.LABEL)
+                     2 * m + layout.HEADER + (h + 2 * b) + layout.LABEL)
     img = Image.open(pages[0]["file"])
     assert img.format == "PNG"
     assert img.size == expected_size
@@ -146,7 +149,7 @@ def test_ranked_list_order_borders_and_size(dump_dir):
         assert not (_is_red if is_match else _is_green)(border_px)
         centre = np.array(img.getpixel(_centre(boxes[k + 1])))
         if g == 4:  # missing file: grey placeholder
-            assert tuple(centre) == reports.PLACEHOLDER_COLOUR
+            assert tuple(centre) == images.PLACEHOLDER_COLOUR
         else:  # the tile shows gallery image g (solid colour, JPEG: approximately)
             assert np.abs(centre - np.array(_colour(g))).max() <= 8
     q_centre = np.array(img.getpixel(_centre(boxes[0])))
@@ -157,7 +160,7 @@ def test_ranked_list_order_borders_and_size(dump_dir):
 def test_ranked_list_short_gallery_and_cuhk_sysu(dump_dir):
     tmp_path, dump, distmat = dump_dir
     dump.gallery_lists = [np.array([7, 2, 5]), np.array([0, 1]), np.array([], np.int64)]
-    pages = reports.ranked_list_figure(
+    pages = figures.ranked_list_figure(
         dump, distmat, [0, 1, 2], 10, str(tmp_path), protocol="cuhk-sysu",
         image_root=str(tmp_path / "images"), tile_size=TILE, warn=lambda msg: None,
     )
@@ -166,15 +169,15 @@ def test_ranked_list_short_gallery_and_cuhk_sysu(dump_dir):
     assert pages[1]["gallery"] == sorted([0, 1], key=lambda g: (distmat[1, g], g))
     assert pages[2]["gallery"] == []
     img = Image.open(pages[0]["file"]).convert("RGB")
-    assert img.size == reports.ranked_list_layout(10, TILE)["size"]
-    empty = reports.ranked_list_layout(10, TILE)["gallery_boxes"][5]
-    assert img.getpixel(_centre(empty)) == reports.EMPTY_TILE
+    assert img.size == figures.ranked_list_layout(10, TILE)["size"]
+    empty = figures.ranked_list_layout(10, TILE)["gallery_boxes"][5]
+    assert img.getpixel(_centre(empty)) == images.EMPTY_TILE
 
 
 def test_ranked_list_ties_by_gallery_index(dump_dir):
     tmp_path, dump, _ = dump_dir
     distmat = np.full((dump.num_query, dump.num_gallery), 0.5, np.float32)
-    pages = reports.ranked_list_figure(dump, distmat, [1], 8, str(tmp_path),
+    pages = figures.ranked_list_figure(dump, distmat, [1], 8, str(tmp_path),
                                        tile_size=TILE, warn=lambda msg: None)
     assert pages[0]["gallery"] == _expected_order(dump, distmat, 1)
 
@@ -182,17 +185,22 @@ def test_ranked_list_ties_by_gallery_index(dump_dir):
 def test_ranked_list_without_paths_is_one_line_error(dump_dir):
     tmp_path, dump, distmat = dump_dir
     del dump.query["path"]
+    with pytest.raises(figures.ReportError) as err:
+        figures.ranked_list_figure(dump, distmat, [0], 3, str(tmp_path))
+    assert str(err.value).startswith("dump:")
+    assert "image paths" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(reports.ReportError) as err:
-        reports.ranked_list_figure(dump, distmat, [0], 3, str(tmp_path))
+        reports.run_reports(_parse(["--ranked-list", "3", "--out", str(tmp_path)]),
+                            dump, distmat, dump.path)
     assert str(err.value).startswith("--ranked-list:")
     assert "image paths" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_sample_queries_seeded():
-    a = reports.sample_queries(1000, 8, seed=3)
+    a = figures.sample_queries(1000, 8, seed=3)
     assert len(set(a.tolist())) == 8 and list(a) == sorted(a)
-    assert a.tolist() == reports.sample_queries(1000, 8, seed=3).tolist()
-    assert a.tolist() != reports.sample_queries(1000, 8, seed=4).tolist()
+    assert a.tolist() == figures.sample_queries(1000, 8, seed=3).tolist()
+    assert a.tolist() != figures.sample_queries(1000, 8, seed=4).tolist()
 
 
 # ----------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def test_alignment_figure_path_lines_and_widths(tmp_path):
     img_q[..., 0] = np.linspace(0, 255, 48)[:, None]
     Image.new("RGB", (20, 40), (10, 120, 200)).save(tmp_path / "g.png")
     out = tmp_path / "align.png"
-    info = reports.alignment_figure(img_q, str(tmp_path / "g.png"), x, y, str(out),
+    info = figures.alignment_figure(img_q, str(tmp_path / "g.png"), x, y, str(out),
                                     title="toy")
     path, best, d = _brute_force_path(x, y)
     assert info["path"] == path
@@ -251,8 +259,8 @@ def test_alignment_figure_path_lines_and_widths(tmp_path):
 
 
 def test_alignment_figure_rejects_channel_mismatch(tmp_path):
-    with pytest.raises(reports.ReportError, match="local_g"):
-        reports.alignment_figure(None, None, np.zeros((3, 4)), np.zeros((3, 5)),
+    with pytest.raises(figures.ReportError, match="local_g"):
+        figures.alignment_figure(None, None, np.zeros((3, 4)), np.zeros((3, 5)),
                                  str(tmp_path / "a.png"))
 
 
@@ -276,7 +284,7 @@ def test_run_reports_writes_ranked_lists_and_alignment(dump_dir):
     msgs = reports.run_reports(args, dump, {"global": distmat, "local": distmat[:, ::-1].copy()},
                                dump.path)
     files = sorted(os.listdir(out))
-    queries = reports.sample_queries(dump.num_query, 2, 0)
+    queries = figures.sample_queries(dump.num_query, 2, 0)
     assert files == sorted(
         ["feats_align_q1_g5.png"]
         + [f"feats_{name}_q{q:05d}.png" for name in ("global", "local") for q in queries]
@@ -301,7 +309,6 @@ def test_run_reports_alignment_to_png_path(dump_dir):
         (["--ranked-list", "0"], "--ranked-list"),
         (["--ranked-list", "101"], "--ranked-list"),
         (["--ranked-list", "5", "--num-queries", "0"], "--num-queries"),
-        (["--check-tf", "--check-samples", "0"], "--check-samples"),
         (["--alignment", "-1", "0"], "--alignment"),
         (["--alignment", "9", "0"], "--alignment"),
         (["--alignment", "0", "8"], "--alignment"),
@@ -326,13 +333,6 @@ def test_alignment_needs_local_features(dump_dir):
                             dump, distmat, dump.path)
 
 
-def test_check_tf_without_tensorflow_is_one_line_error(dump_dir, monkeypatch):
-    tmp_path, dump, distmat = dump_dir
-    monkeypatch.setitem(sys.modules, "reid_tf.check", None)  # import fails
-    with pytest.raises(reports.ReportError, match="^--check-tf: needs TensorFlow"):
-        reports.run_reports(_parse(["--check-tf"]), dump, distmat, dump.path)
-
-
 def test_no_flags_no_output(dump_dir):
     tmp_path, dump, distmat = dump_dir
     assert reports.run_reports(_parse([]), dump, distmat, dump.path) == []
@@ -347,3 +347,28 @@ def test_import_pulls_in_neither_tensorflow_nor_matplotlib():
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# ----------------------------------------------------------------------------
+# CMC figure
+
+
+def test_cmc_figure_draws_each_curve_in_percent(tmp_path):
+    a = np.linspace(0.3, 1.0, 30)
+    b = np.minimum(1.0, a + 0.05)
+    panels = [("one", [figures.CMCCurve(a, "a"), figures.CMCCurve(b, "b", linestyle="--")]),
+              ("two", [figures.CMCCurve(b[:12], "b", color="tab:green", marker=".")])]
+    fig = figures.cmc_figure(panels, max_rank=20, ylim=(0, 100))
+    assert [ax.get_title() for ax in fig.axes] == ["one", "two"]
+    first, second = fig.axes[0].lines
+    np.testing.assert_allclose(first.get_ydata(), 100.0 * a[:20])
+    np.testing.assert_array_equal(first.get_xdata(), np.arange(1, 21))
+    assert second.get_linestyle() == "--" and first.get_linestyle() == "-"
+    (third,) = fig.axes[1].lines
+    np.testing.assert_allclose(third.get_ydata(), 100.0 * b[:12])
+    assert third.get_marker() == "." and fig.axes[1].get_ylim() == (0.0, 100.0)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    out = tmp_path / "cmc.png"
+    figures.write_cmc_figure(str(out), panels, panel_size=(4.0, 3.0))
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.size == (800, 300)

@@ -1,8 +1,8 @@
 """Tests of reid_tf.check: the TF-versus-reference cross-check must pass on
 consistent implementations and fail when the reference is made wrong."""
 
-import argparse
 import importlib
+import json
 
 import numpy as np
 import pytest
@@ -90,18 +90,36 @@ def test_check_finds_one_wrong_pair(dump, monkeypatch):
     assert local["worst"] == [int(q_idx[target["k"]]), int(g_idx[target["k"]])]
 
 
-def test_check_tf_flag_through_reports(dump, monkeypatch):
-    from reference import reports
+def test_gradcheck_dump_mode(dump, monkeypatch, tmp_path, capsys):
+    from reid_tf import gradcheck
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    reports.add_report_arguments(parser)
-    args = parser.parse_args(["--check-tf", "--check-samples", "20"])
-    messages = reports.run_reports(args, dump, None, dump.path)
-    assert messages[-1].startswith("check-tf: ") and messages[-1].endswith("passed")
+    out = tmp_path / "check.json"
+    status = gradcheck.main(["--dump", dump.path, "--samples", "20", "--seed", "2",
+                             "--json", str(out), "--quiet"])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert text.splitlines()[0].split()[:3] == ["kind", "pairs", "max"]
+    assert "check-tf: " in text and text.rstrip().endswith(f"({dump.path}, seed 2)")
+    payload = json.loads(out.read_text())
+    assert payload["passed"] is True and payload["dump"] == dump.path
+    assert payload["samples"] == 20 and payload["seed"] == 2
+    assert payload["kinds"]["global"]["pairs"] == 20 * 20
 
     monkeypatch.setattr(ref_euclidean, "pairwise_distance",
                         _scaled(ref_euclidean.pairwise_distance, 1.01))
-    with pytest.raises(reports.ReportError, match="^--check-tf: FAILED") as err:
-        reports.run_reports(args, dump, None, dump.path)
-    assert "\n" not in str(err.value)
+    assert gradcheck.main(["--dump", dump.path, "--samples", "20", "--quiet"]) == 1
+    text = capsys.readouterr().out
+    assert any(line.startswith("global") and line.endswith("FAIL") for line in text.splitlines())
+
+
+def test_gradcheck_dump_bad_input_exits_2(dump, tmp_path, capsys):
+    from reid_tf import gradcheck
+
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not hdf5")
+    assert gradcheck.main(["--dump", str(bad), "--quiet"]) == 2
+    assert gradcheck.main(["--dump", str(tmp_path / "missing.h5"), "--quiet"]) == 2
+    assert gradcheck.main(["--dump", dump.path, "--samples", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("reid-gradcheck:") == 3 and "Traceback" not in err
+    assert "--samples" in err and str(bad) in err

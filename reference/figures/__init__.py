@@ -1,0 +1,32 @@
+"""Figures of a test set: ranked lists, part alignments and CMC curves.
+
+Each figure is a small module; ranked lists are composed with Pillow, the
+others drawn with matplotlib's object API (``Figure``, no pyplot). Pillow and
+matplotlib are imported on first use.
+"""
+
+from reference.figures.alignment import alignment_figure, part_distance_matrix
+from reference.figures.cmc import CMCCurve, cmc_figure, write_cmc_figure
+from reference.figures.images import ReportError, ReportWarning
+from reference.figures.ranked_list import (
+    MAX_TOP_N,
+    ranked_gallery,
+    ranked_list_figure,
+    ranked_list_layout,
+    sample_queries,
+)
+
+__all__ = [
+    "CMCCurve",
+    "MAX_TOP_N",
+    "ReportError",
+    "ReportWarning",
+    "alignment_figure",
+    "cmc_figure",
+    "part_distance_matrix",
+    "ranked_gallery",
+    "ranked_list_figure",
+    "ranked_list_layout",
+    "sample_queries",
+    "write_cmc_figure",
+]

@@ -1,0 +1,324 @@
+"""Ranked-list figure: a query and its top-N gallery images by a distance.
+
+One PNG per query, composed with Pillow (exact pixel layout, documented in
+:func:`ranked_list_layout`): the query in a blue frame, then its nearest
+gallery images after the protocol's removals, framed green (same identity)
+or red (different identity), with the rank and distance underneath.
+"""
+
+import os
+import warnings
+
+import numpy as np
+
+from reid_common import atomic_write, canonical_protocol
+from reference.figures.images import (
+    EMPTY_TILE,
+    ReportError,
+    ReportWarning,
+    fit_image,
+    label_font,
+    load_image,
+    placeholder_image,
+    resolve_image,
+)
+
+# layout (pixels); documented in ranked_list_layout
+TILE_HEIGHT = 128
+TILE_WIDTH = 64
+BORDER = 4
+GAP = 6
+SEPARATOR = 18
+MARGIN = 8
+HEADER = 32
+LABEL = 30
+PER_ROW = 10
+MAX_TOP_N = 100
+
+MATCH_COLOUR = (0, 170, 0)
+NON_MATCH_COLOUR = (220, 0, 0)
+QUERY_COLOUR = (40, 90, 220)
+BACKGROUND = (255, 255, 255)
+TEXT_COLOUR = (0, 0, 0)
+
+
+def protocol_rules(protocol):
+    """``cuhk-sysu`` or ``market1501``: the removal rules a protocol ranks under.
+
+    Raises:
+        ReportError: an unknown protocol.
+
+    Example:
+        >>> protocol_rules("cuhk03"), protocol_rules("CUHK-SYSU")
+        ('market1501', 'cuhk-sysu')
+    """
+    try:
+        name = canonical_protocol(str(protocol))
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    return "cuhk-sysu" if name == "cuhk-sysu" else "market1501"
+
+
+
+def sample_queries(num_query, num_queries, seed=0):
+    """A reproducible sample of query indices, in ascending order.
+
+    Args:
+        num_query: Q, the number of queries in the dump.
+        num_queries: how many to draw (all Q when it is >= Q).
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        int64 array of distinct indices in [0, Q), sorted.
+
+    Example:
+        >>> sample_queries(5, 10).tolist()
+        [0, 1, 2, 3, 4]
+        >>> len(sample_queries(100, 8, seed=1))
+        8
+    """
+    num_query = int(num_query)
+    if num_queries >= num_query:
+        return np.arange(num_query, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(num_query, size=int(num_queries), replace=False)).astype(np.int64)
+
+
+def ranked_gallery(dump, distmat, query_index, protocol=None):
+    """The gallery of one query after the protocol's removals, best first.
+
+    Market-1501 protocol (also duke/msmt17, and cuhk03 for display): gallery
+    items with the query's pid and camera, and items with pid -1, are
+    removed. CUHK-SYSU: only the query's own gallery list is ranked. Ties in
+    distance are ordered by gallery index (as in :func:`reference.evaluate`).
+
+    Args:
+        dump: a :class:`reference.dump.FeatureDump`.
+        distmat: [Q, G] distances.
+        query_index: the query's row.
+        protocol: protocol name (default: the dump's ``protocol`` attribute).
+
+    Returns:
+        int64 array of gallery indices sorted by ascending distance.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> dump = SimpleNamespace(
+        ...     attrs={"protocol": "market1501"}, gallery_lists=None,
+        ...     query={"pid": np.array([1]), "camid": np.array([0])},
+        ...     gallery={"pid": np.array([1, 1, 2, -1]), "camid": np.array([0, 1, 1, 1])})
+        >>> ranked_gallery(dump, np.array([[0.1, 0.5, 0.3, 0.0]]), 0).tolist()
+        [2, 1]
+    """
+    protocol = protocol_rules(protocol or dump.attrs.get("protocol", "market1501"))
+    q = int(query_index)
+    if protocol == "cuhk-sysu":
+        if dump.gallery_lists is None:
+            raise ReportError(
+                f"{dump.path}: protocol/gallery_offsets: missing; protocol cuhk-sysu needs "
+                "the per-query gallery lists"
+            )
+        candidates = np.unique(np.asarray(dump.gallery_lists[q], np.int64))
+    else:
+        g_pid = dump.gallery["pid"]
+        g_cam = dump.gallery["camid"]
+        q_pid = dump.query["pid"][q]
+        q_cam = dump.query["camid"][q]
+        junk = ((g_pid == q_pid) & (g_cam == q_cam)) | (g_pid == -1)
+        candidates = np.flatnonzero(~junk).astype(np.int64)
+    row = np.asarray(distmat[q], np.float64)[candidates]
+    return candidates[np.argsort(row, kind="stable")]
+
+
+def ranked_list_layout(top_n, tile_size=(TILE_HEIGHT, TILE_WIDTH)):
+    """Pixel geometry of a ranked-list PNG.
+
+    The query tile sits at the left of the first row, followed by a
+    ``SEPARATOR`` gap and the gallery tiles, ``PER_ROW`` (10) per row, ``GAP``
+    pixels apart. Every tile is the image fitted into ``tile_size`` inside a
+    ``BORDER``-pixel frame, with ``LABEL`` pixels of text below; a ``HEADER``
+    (two lines of text) and a ``MARGIN`` surround everything. With ``cols =
+    min(top_n, PER_ROW)`` and ``rows = ceil(top_n / PER_ROW)``:
+
+        width  = 2 MARGIN + (cols + 1) (w + 2 BORDER) + (cols - 1) GAP + SEPARATOR
+        height = 2 MARGIN + HEADER + rows (h + 2 BORDER + LABEL) + (rows - 1) GAP
+
+    Args:
+        top_n: number of gallery tiles.
+        tile_size: (h, w) of the image area of a tile.
+
+    Returns:
+        dict with ``size`` (width, height), ``query_box`` and ``gallery_boxes``
+        (top_n boxes), each box (x0, y0, x1, y1) of a framed tile, x1/y1
+        exclusive.
+
+    Example:
+        >>> ranked_list_layout(3)["size"]
+        (334, 214)
+    """
+    h, w = (int(v) for v in tile_size)
+    cols = min(int(top_n), PER_ROW)
+    rows = -(-int(top_n) // PER_ROW)
+    tw, th = w + 2 * BORDER, h + 2 * BORDER
+    width = 2 * MARGIN + (cols + 1) * tw + (cols - 1) * GAP + SEPARATOR
+    height = 2 * MARGIN + HEADER + rows * (th + LABEL) + (rows - 1) * GAP
+    top = MARGIN + HEADER
+    query_box = (MARGIN, top, MARGIN + tw, top + th)
+    boxes = []
+    left = MARGIN + tw + SEPARATOR
+    for k in range(int(top_n)):
+        r, c = divmod(k, PER_ROW)
+        x0 = left + c * (tw + GAP)
+        y0 = top + r * (th + LABEL + GAP)
+        boxes.append((x0, y0, x0 + tw, y0 + th))
+    return {"size": (width, height), "query_box": query_box, "gallery_boxes": boxes}
+
+
+def _paste_tile(canvas, draw, box, img, colour, lines, font):
+    x0, y0, x1, y1 = box
+    draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=colour)
+    canvas.paste(img, (x0 + BORDER, y0 + BORDER))
+    for k, text in enumerate(lines):
+        draw.text((x0, y1 + 2 + 13 * k), text, fill=TEXT_COLOUR, font=font)
+
+
+def ranked_list_figure(
+    dump,
+    distmat,
+    query_indices,
+    top_n,
+    out_dir,
+    *,
+    protocol=None,
+    distance_name="",
+    image_root=None,
+    prefix="",
+    tile_size=(TILE_HEIGHT, TILE_WIDTH),
+    warn=None,
+):
+    """Write one ranked-list PNG per query.
+
+    Each PNG shows the query (blue frame) and its ``top_n`` nearest gallery
+    images after the protocol's removals (see :func:`ranked_gallery`), in
+    rows of 10, framed green where the gallery item has the query's identity
+    and red where it does not, with the rank, distance, pid and camera under
+    each tile. The layout is :func:`ranked_list_layout`; a query with fewer
+    than ``top_n`` valid gallery items leaves the remaining slots empty.
+    Images that cannot be found or read are drawn as grey placeholders and
+    reported once through ``warn``. Each file is written atomically.
+
+    Args:
+        dump: a :class:`reference.dump.FeatureDump` with image paths.
+        distmat: [Q, G] distances used for the ranking.
+        query_indices: query rows to draw (see :func:`sample_queries`).
+        top_n: gallery tiles per query (1 to 100).
+        out_dir: existing directory for the PNGs; file names are
+            ``{prefix}q{index:05d}.png``.
+        protocol: protocol name (default: the dump's attribute).
+        distance_name: shown in the header (for example ``global+local``).
+        image_root: directory that relative image paths are relative to
+            (default: the current directory, then the dump's directory).
+        prefix: file-name prefix.
+        tile_size: (h, w) of a tile's image area in pixels.
+        warn: callable taking one message (default ``warnings.warn`` with
+            :class:`ReportWarning`).
+
+    Returns:
+        list with one dict per query: ``file`` (PNG path), ``query`` (index),
+        ``gallery`` (the gallery indices shown, best first), ``distances``,
+        ``matches`` (bool per tile), ``boxes`` (framed tile boxes, query
+        first) and ``missing_images`` (count).
+
+    Raises:
+        ReportError: the dump has no image paths, or an argument is invalid.
+    """
+    from PIL import Image, ImageDraw
+
+    if "path" not in dump.query or "path" not in dump.gallery:
+        raise ReportError(
+            f"dump: {dump.path} has no image paths (query/path, "
+            "gallery/path); write it with paths to draw ranked lists"
+        )
+    top_n = int(top_n)
+    if not 1 <= top_n <= MAX_TOP_N:
+        raise ReportError(f"top_n: expected an integer in [1, {MAX_TOP_N}], got {top_n}")
+    distmat = np.asarray(distmat)
+    if distmat.shape != (dump.num_query, dump.num_gallery):
+        raise ReportError(
+            f"distmat: expected shape {(dump.num_query, dump.num_gallery)} (Q, G), "
+            f"got {distmat.shape}"
+        )
+    if not os.path.isdir(out_dir):
+        raise ReportError(f"out_dir: directory {out_dir} does not exist")
+    if warn is None:
+        warn = lambda message: warnings.warn(message, ReportWarning, stacklevel=3)  # noqa: E731
+    protocol = protocol or dump.attrs.get("protocol", "market1501")
+    layout = ranked_list_layout(top_n, tile_size)
+    h, w = (int(v) for v in tile_size)
+    font = label_font()
+    missing_paths = []
+
+    def tile(split, index):
+        name = getattr(dump, split)["path"][index]
+        resolved = resolve_image(name, image_root, dump.path)
+        img = load_image(resolved) if resolved is not None else None
+        if img is None:
+            missing_paths.append(name)
+            return placeholder_image((w, h))
+        return fit_image(img, w, h)
+
+    pages = []
+    for q in query_indices:
+        q = int(q)
+        if not 0 <= q < dump.num_query:
+            raise ReportError(f"query index {q} is out of range [0, {dump.num_query})")
+        before = len(missing_paths)
+        ranked = ranked_gallery(dump, distmat, q, protocol)
+        order = ranked[:top_n]
+        q_pid = int(dump.query["pid"][q])
+        matches = [bool(dump.gallery["pid"][g] == q_pid and q_pid != -1) for g in order]
+        canvas = Image.new("RGB", layout["size"], BACKGROUND)
+        draw = ImageDraw.Draw(canvas)
+        valid = len(ranked)
+        header = [
+            f"query {q}  pid {q_pid}  cam {int(dump.query['camid'][q])}",
+            (f"{distance_name}, " if distance_name else "")
+            + f"{protocol}, top {top_n} of {valid}",
+        ]
+        for k, text in enumerate(header):
+            draw.text((MARGIN, MARGIN + 13 * k), text, fill=TEXT_COLOUR, font=font)
+        _paste_tile(
+            canvas, draw, layout["query_box"], tile("query", q), QUERY_COLOUR,
+            ["query", f"pid {q_pid} c{int(dump.query['camid'][q])}"], font,
+        )
+        for k, box in enumerate(layout["gallery_boxes"]):
+            if k >= len(order):
+                draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=EMPTY_TILE)
+                continue
+            g = int(order[k])
+            colour = MATCH_COLOUR if matches[k] else NON_MATCH_COLOUR
+            lines = [
+                f"#{k + 1}  {float(distmat[q, g]):.3f}",
+                f"pid {int(dump.gallery['pid'][g])} c{int(dump.gallery['camid'][g])}",
+            ]
+            _paste_tile(canvas, draw, box, tile("gallery", g), colour, lines, font)
+        target = os.path.join(out_dir, f"{prefix}q{q:05d}.png")
+        atomic_write(target, lambda tmp: canvas.save(tmp, format="PNG"))
+        pages.append(
+            {
+                "file": target,
+                "query": q,
+                "gallery": [int(g) for g in order],
+                "distances": [float(distmat[q, g]) for g in order],
+                "matches": matches,
+                "boxes": [layout["query_box"]] + layout["gallery_boxes"][: len(order)],
+                "missing_images": len(missing_paths) - before,
+            }
+        )
+    if missing_paths:
+        warn(
+            f"{len(missing_paths)} image(s) not found or unreadable, drawn as grey "
+            f"placeholders (first: {missing_paths[0]})"
+        )
+    return pages
+
