@@ -179,8 +179,6 @@ def main(argv=None):
     Returns:
         Exit status.
 
-    Example:
-        >>> main(["--backbones", "tiny", "--batch", "16", "--repeats", "2"])  # doctest: +SKIP
     """
     args = _parse_args(argv)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -356,9 +356,12 @@ def read_dump(path):
             malformed gallery lists.
 
     Example:
-        >>> dump = read_dump("features.h5")  # doctest: +SKIP
-        >>> dump.query["global"].shape, dump.attrs["protocol"]  # doctest: +SKIP
-        ((3368, 2048), 'market1501')
+        >>> import numpy as np
+        >>> split = {"global": np.zeros((3, 8), np.float32), "pid": [1, 2, 3],
+        ...          "camid": [1, 1, 2], "path": ["a.jpg", "b.jpg", "c.jpg"]}
+        >>> dump = read_dump(write_dump("features.h5", split, split, protocol="market1501"))
+        >>> dump.query["global"].shape, dump.attrs["protocol"]
+        ((3, 8), 'market1501')
     """
     import h5py
 

@@ -527,7 +527,7 @@ class TrainConfig:
 
         Example:
             >>> TrainConfig(epochs=3, no_local=True).to_argv(["epochs", "no_local", "flip"])
-            ['--epochs', '3', '--no-local']
+            ['--no-local', '--epochs', '3']
         """
         argv = []
         for f in dataclasses.fields(self):

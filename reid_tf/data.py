@@ -53,10 +53,16 @@ class SkipReport:
     label; that batch is short by one image).
 
     Example:
+        >>> from PIL import Image
+        >>> for i in range(8):
+        ...     Image.new("RGB", (32, 64), (30 * i, 0, 0)).save(f"{i}.jpg")
+        >>> _ = open("broken.jpg", "wb").write(b"not a jpeg")
+        >>> paths, labels = [f"{i}.jpg" for i in range(8)], [i // 2 for i in range(8)]
         >>> report = SkipReport()
-        >>> ds = make_train_dataset(paths, labels, report=report)  # doctest: +SKIP
-        >>> report.count, report.summary()                          # doctest: +SKIP
-        (1, 'skipped 1 unreadable training image(s): 1 found by the pre-scan (first: a.jpg)')
+        >>> ds = make_train_dataset(paths + ["broken.jpg"], labels + [3], P=4, K=2,
+        ...                         image_size=(64, 32), report=report)
+        >>> report.count, report.summary()
+        (1, 'skipped 1 unreadable training image(s): 1 found by the pre-scan (first: broken.jpg)')
     """
 
     def __init__(self):
@@ -231,7 +237,12 @@ def scan_images(paths, num_parallel_calls=AUTOTUNE):
         [N] bool numpy array, True where the file was read and decoded.
 
     Example:
-        >>> scan_images(["ok.jpg", "truncated.jpg"])  # doctest: +SKIP
+        >>> from PIL import Image
+        >>> for i in range(8):
+        ...     Image.new("RGB", (32, 64), (30 * i, 0, 0)).save(f"{i}.jpg")
+        >>> _ = open("broken.jpg", "wb").write(b"not a jpeg")
+        >>> paths, labels = [f"{i}.jpg" for i in range(8)], [i // 2 for i in range(8)]
+        >>> scan_images(["0.jpg", "broken.jpg"])
         array([ True, False])
     """
     paths = _check_paths(paths)
@@ -322,11 +333,15 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         ValueError: bad argument (the message names it).
 
     Example:
-        >>> ds = make_train_dataset(paths, labels, P=8, K=4,
-        ...                         image_size=(128, 64))  # doctest: +SKIP
-        >>> images, labels = next(iter(ds))              # doctest: +SKIP
-        >>> images.shape, labels.shape                   # doctest: +SKIP
-        (TensorShape([32, 128, 64, 3]), TensorShape([32]))
+        >>> from PIL import Image
+        >>> for i in range(8):
+        ...     Image.new("RGB", (32, 64), (30 * i, 0, 0)).save(f"{i}.jpg")
+        >>> _ = open("broken.jpg", "wb").write(b"not a jpeg")
+        >>> paths, labels = [f"{i}.jpg" for i in range(8)], [i // 2 for i in range(8)]
+        >>> ds = make_train_dataset(paths, labels, P=4, K=2, image_size=(64, 32))
+        >>> images, batch_labels = next(iter(ds))
+        >>> images.shape, batch_labels.shape
+        (TensorShape([8, 64, 32, 3]), TensorShape([8]))
     """
     paths = _check_paths(paths)
     normalize = _check_normalize(normalize)
@@ -459,7 +474,8 @@ def image_error_path(error):
         str path, or None when the error is not about an unreadable image.
 
     Example:
-        >>> try:                                          # doctest: +SKIP
+        >>> _ = open("broken.jpg", "wb").write(b"not a jpeg")
+        >>> try:
         ...     list(make_eval_dataset(["broken.jpg"]))
         ... except tf.errors.InvalidArgumentError as exc:
         ...     print(image_error_path(exc))
@@ -494,8 +510,11 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
             ``unreadable or corrupt image: PATH``.
 
     Example:
-        >>> ds = make_eval_dataset(["a.jpg", "b.jpg"], image_size=(128, 64))  # doctest: +SKIP
-        >>> [b.shape for b in ds]                                              # doctest: +SKIP
+        >>> from PIL import Image
+        >>> for name in ("a.jpg", "b.jpg"):
+        ...     Image.new("RGB", (32, 64)).save(name)
+        >>> ds = make_eval_dataset(["a.jpg", "b.jpg"], image_size=(128, 64))
+        >>> [b.shape for b in ds]
         [TensorShape([2, 128, 64, 3])]
     """
     paths = _check_paths(paths)

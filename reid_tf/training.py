@@ -161,10 +161,14 @@ class AlignedReIDModel(_AlignedReIDObjective, keras.Model):
             (``name``).
 
     Example:
-        >>> net = build_model("tiny", num_classes=10, input_shape=(128, 64, 3))
+        >>> import numpy as np
+        >>> from reid_tf.model import build_model
+        >>> net = build_model("tiny", num_classes=4, input_shape=(64, 32, 3))
         >>> model = AlignedReIDModel(net)
         >>> model.compile(optimizer=keras.optimizers.Adam(3e-4))
-        >>> history = model.fit(dataset, epochs=1)  # (images, labels) batches
+        >>> images = np.random.default_rng(0).random((8, 64, 32, 3), dtype=np.float32)
+        >>> labels = np.repeat(np.arange(4), 2)  # a P x K batch: 4 identities x 2
+        >>> history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
         >>> sorted(history.history)
         ['global_loss', 'id_accuracy', 'id_loss', 'local_loss', 'loss']
     """
@@ -253,11 +257,17 @@ class MutualAlignedReID(_AlignedReIDObjective, keras.Model):
             as in :class:`AlignedReIDModel`.
 
     Example:
-        >>> net1 = build_model("resnet50", num_classes=751)
-        >>> net2 = build_model("resnet50x", num_classes=751)
+        >>> import numpy as np
+        >>> from reid_tf.model import build_model
+        >>> net1 = build_model("tiny", num_classes=4, input_shape=(64, 32, 3))
+        >>> net2 = build_model("tiny", num_classes=4, input_shape=(64, 32, 3))
         >>> model = MutualAlignedReID(net1, net2)
         >>> model.compile(optimizer=keras.optimizers.Adam(2e-4))
-        >>> model.fit(dataset, epochs=300)
+        >>> images = np.random.default_rng(0).random((8, 64, 32, 3), dtype=np.float32)
+        >>> labels = np.repeat(np.arange(4), 2)
+        >>> history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+        >>> [k for k in sorted(history.history) if not k.startswith("net2")]
+        ['kl_loss', 'loss', 'metric_mutual_loss', 'net1_global_loss', 'net1_id_accuracy', 'net1_id_loss', 'net1_local_loss', 'net1_loss']
     """
 
     def __init__(self, network1, network2, loss_settings=None, kl_weight=0.01,

@@ -52,14 +52,10 @@ def test_examples_run(name, tmp_path, monkeypatch):
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     tests = [t for t in finder.find(module, name) if t.examples]
     assert tests, f"{name}: its examples were not found"
+    lines = []
     for test in tests:
-        runner.run(test, out=lambda text: None)
+        runner.run(test, out=lines.append)
     result = runner.summarize(verbose=False)
     if result.failed:
-        # run again to report the failures in the assertion message
-        lines = []
-        runner = doctest.DocTestRunner(optionflags=FLAGS)
-        for test in tests:
-            runner.run(test, out=lines.append)
         pytest.fail(f"{name}: {result.failed} of {result.attempted} examples failed\n"
                     + "".join(lines)[:4000])
