@@ -37,6 +37,7 @@ __all__ = [
     "unaligned_local_distance_pairs",
     "local_distance_matrix",
     "local_distance_grad",
+    "jit_cache_hits",
 ]
 
 # Default block of the matrix mode: each thread multiplies 256 query parts by
@@ -321,3 +322,34 @@ def pair_gradients(X, Y, weights, aligned=True):
         X, idx, Y, idx, weights.astype(X.dtype), bool(aligned), dX, dY, _parallel(X, Y)
     )
     return dX, dY
+
+
+_ENTRY_KERNELS = (
+    _k.pair_distances,
+    _k.unaligned_pair_distances,
+    _k.pair_paths,
+    _k.pair_gradients,
+    _k.shortlist_distances,
+    _k.matrix_block,
+)
+
+
+def jit_cache_hits():
+    """Number of local-distance kernels loaded from Numba's disk cache so far.
+
+    A diagnostic: the kernels behind the functions of this module compile on
+    their first call in a process, or load from the on-disk cache
+    (``cache=True``) when an earlier process compiled them for the same types.
+    This counts the loads (one per kernel and type signature) made in this
+    process; 0 before the first call, or when every kernel was compiled.
+
+    Returns:
+        int.
+
+    Example:
+        >>> import numpy as np
+        >>> _ = local_distance_matrix(np.ones((2, 3, 4)), np.ones((2, 3, 4)))
+        >>> jit_cache_hits() >= 0
+        True
+    """
+    return int(sum(sum(kernel.stats.cache_hits.values()) for kernel in _ENTRY_KERNELS))

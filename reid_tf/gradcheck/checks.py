@@ -1,0 +1,292 @@
+"""The check sections: local distance, TriHard, mutual losses, model batch.
+
+Each section compares TensorFlow values and gradients with the Numba
+reference (``reference.local_distance_grad``, ``reference.trihard_reference``),
+with the NumPy closed forms of the mutual losses, and with float64 central
+finite differences, adding one row per comparison to a
+:class:`~reid_tf.gradcheck.results.Checker`. Finite differences are not valid
+where the function has a kink inside the step (DP ties, zero or near-zero part
+distances, mining ties), so there only the analytic comparison is made and the
+row's note says so.
+"""
+
+import numpy as np
+
+from reid_tf.gradcheck.inputs import (
+    random_parts,
+    tied_parts,
+    trihard_inputs,
+    zero_distance_parts,
+)
+from reid_tf.gradcheck.oracles import (
+    central_differences,
+    fd_coords,
+    kl_mutual_grads,
+    kl_mutual_numpy,
+    metric_mutual_grads,
+    metric_mutual_numpy,
+    tf_central_differences,
+    tf_grad,
+)
+from reid_tf.gradcheck.results import FD_STEP, TOLERANCES, Checker
+
+SECTIONS = ("local", "trihard", "mutual", "model")
+
+
+def _fd_valid_trihard(ref, margins, tol=1e-3):
+    """False when a relu argument sits within ``tol`` of its kink."""
+    gm, lm = margins
+    hinges = np.concatenate([ref["dist_ap"] - ref["dist_an"] + gm,
+                             ref["local_ap"] - ref["local_an"] + lm])
+    hinges = hinges[np.isfinite(hinges)]  # NaN: anchors without a negative
+    return bool(np.all(np.abs(hinges) > tol))
+
+
+def check_local_distance(chk, rng, quick, fd_step):
+    """Value and gradients of ``sum_n aligned_local_distance(X, Y)[n]``."""
+    import tensorflow as tf
+
+    import reference
+    from reid_tf import distances
+
+    def tf_sum(x, y):
+        return tf.reduce_sum(distances.aligned_local_distance(x, y))
+
+    cases = [
+        ("square 8x8", *random_parts(rng, 4, 8, 8, 16), True, ""),
+        ("rect 5x8", *random_parts(rng, 4, 5, 8, 12), True, ""),
+        ("rect 7x3", *random_parts(rng, 3, 7, 3, 8), True, ""),
+        ("DP ties 6x6", *tied_parts(rng, 4, 6, 8), False, "DP ties: FD not valid"),
+        ("zero dist 6x6", *zero_distance_parts(rng, 4, 6, 8), False,
+         "zero part distances: FD not valid"),
+        ("near-zero 6x6", *zero_distance_parts(rng, 4, 6, 8, jitter=1e-9), False,
+         "part distances ~1e-8 < FD step: FD not valid"),
+    ]
+    if quick:
+        cases = [cases[1], cases[3], cases[4]]
+    for name, x64, y64, fd_ok, note in cases:
+        chk.progress(f"local distance: {name}")
+        for dtype in ("float64", "float32"):
+            x, y = x64.astype(dtype), y64.astype(dtype)
+            value, (gx, gy) = tf_grad(tf_sum, x, y)
+            ref_value = float(np.sum(reference.local_distance_pairs(x, y)))
+            rx, ry = reference.local_distance_grad(x, y)
+            chk.add(f"local dist [{name}] value", np.array(value), np.array(ref_value),
+                    dtype, "reference")
+            chk.add(f"local dist [{name}] dL/dX", gx, rx, dtype, "reference grad", note=note)
+            chk.add(f"local dist [{name}] dL/dY", gy, ry, dtype, "reference grad", note=note)
+            if dtype == "float64":
+                grads64 = (gx, gy)
+        if not fd_ok:
+            continue
+        for wrt, label in ((0, "dL/dX"), (1, "dL/dY")):
+            arr = (x64, y64)[wrt]
+            coords = fd_coords(rng, arr.size, 48 if quick else None)
+            fd = tf_central_differences(tf_sum, [x64, y64], wrt, coords, fd_step)
+            chk.add(f"local dist [{name}] {label}", grads64[wrt].reshape(-1)[coords], fd,
+                    "float64", "central FD", TOLERANCES["fd"])
+
+
+def _trihard_tf(g, loc, labels, margins, options):
+    """Eager TriHard losses and their gradients (global/features, local/local)."""
+    import tensorflow as tf
+
+    from reid_tf import losses
+
+    gt, lt = tf.constant(g), tf.constant(loc)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([gt, lt])
+        out = losses.trihard_losses(gt, lt, labels, *margins, **options)
+    grads = (tape.gradient(out["global"], gt), tape.gradient(out["local"], lt))
+    grads = [np.zeros_like(a) if gr is None else gr.numpy() for a, gr in zip((g, loc), grads)]
+    return {"global": float(out["global"]), "local": float(out["local"])}, grads
+
+
+def _trihard_case(chk, rng, name, g64, l64, labels, options, fd_ok, note, quick, fd_step):
+    import reference
+    from reid_tf import losses
+
+    margins = (0.5, 0.5)
+    grads64 = None
+    for dtype in ("float64", "float32"):
+        g, loc = g64.astype(dtype), l64.astype(dtype)
+        ref = reference.trihard_reference(g, loc, labels, *margins, **options)
+        values, grads = _trihard_tf(g, loc, labels, margins, options)
+        for which, ref_grad_key, wrt in (("global", "grad_global", 0),
+                                         ("local", "grad_local", 1)):
+            chk.add(f"trihard [{name}] {which} loss", np.array(values[which]),
+                    np.array(ref[f"{which}_loss"]), dtype, "reference", note=note)
+            chk.add(f"trihard [{name}] d{which}/d{which}_features", grads[wrt],
+                    ref[ref_grad_key], dtype, "reference grad", note=note)
+        if dtype == "float64":
+            ref64, grads64 = ref, grads
+    if not fd_ok:
+        return
+    if not _fd_valid_trihard(ref64, margins):
+        chk.skip(f"trihard [{name}] FD", "a hinge is within 1e-3 of its kink")
+        return
+    for which, wrt in (("global", 0), ("local", 1)):
+        def loss(g, loc, which=which):
+            return losses.trihard_losses(g, loc, labels, *margins, **options)[which]
+
+        arr = (g64, l64)[wrt]
+        coords = fd_coords(rng, arr.size, 32 if quick else 96)
+        fd = tf_central_differences(loss, [g64, l64], wrt, coords, fd_step)
+        chk.add(f"trihard [{name}] d{which}/d{which}_features",
+                grads64[wrt].reshape(-1)[coords], fd, "float64", "central FD",
+                TOLERANCES["fd"])
+
+
+TRIHARD_OPTIONS = [
+    {"normalize_features": False, "local_mining": "global", "aligned": True},
+    {"normalize_features": True, "local_mining": "global", "aligned": True},
+    {"normalize_features": False, "local_mining": "local", "aligned": True},
+    {"normalize_features": True, "local_mining": "local", "aligned": True},
+    {"normalize_features": False, "local_mining": "global", "aligned": False},
+    {"normalize_features": True, "local_mining": "global", "aligned": False},
+    {"normalize_features": False, "local_mining": "local", "aligned": False},
+    {"normalize_features": True, "local_mining": "local", "aligned": False},
+]
+
+
+def _option_name(options):
+    return "{}{}{}".format(
+        "norm," if options["normalize_features"] else "",
+        "mine=" + options["local_mining"],
+        "" if options["aligned"] else ",unaligned",
+    )
+
+
+def check_trihard(chk, rng, quick, fd_step):
+    """The TriHard losses over the option sets, duplicated samples and singletons."""
+    options_list = [TRIHARD_OPTIONS[k] for k in (1, 2, 4)] if quick else TRIHARD_OPTIONS
+    for k, options in enumerate(options_list):
+        hf = 4 if k % 2 else 6
+        name = f"{_option_name(options)} N=12 H={hf}"
+        chk.progress(f"trihard: {name}")
+        g, loc, labels = trihard_inputs(rng, 4, 3, 10, hf, 6)
+        _trihard_case(chk, rng, name, g, loc, labels, options, True, "", quick, fd_step)
+    chk.progress("trihard: duplicated samples")
+    for options, per_id in ((TRIHARD_OPTIONS[0], 3), (TRIHARD_OPTIONS[3], 3),
+                            (TRIHARD_OPTIONS[0], 2)):
+        if quick and per_id == 2:
+            continue
+        # per_id 3: negatives tie; per_id 2: both positives of an anchor tie
+        g, loc, labels = trihard_inputs(rng, 4, per_id, 10, 5, 6, duplicate=True)
+        _trihard_case(chk, rng, f"{_option_name(options)} duplicates K={per_id}", g, loc,
+                      labels, options, False, "mining ties: FD not valid", quick, fd_step)
+    chk.progress("trihard: singleton identities (anchor is its own positive)")
+    g, loc, labels = trihard_inputs(rng, 6, 1, 10, 4, 6)
+    labels = labels.copy()
+    labels[:2] = 99  # one pair, four singletons
+    _trihard_case(chk, rng, "singletons", g, loc, labels, TRIHARD_OPTIONS[0], True, "",
+                  quick, fd_step)
+
+
+def check_mutual(chk, rng, quick, fd_step, inputs=None, tag="random"):
+    """The metric and classification mutual losses on ``inputs = (M1, M2, z1, z2)``
+    (default: random ones)."""
+    from reid_tf import losses
+
+    if inputs is None:
+        m1 = rng.uniform(0, 3, size=(8, 8))
+        m2 = rng.uniform(0, 3, size=(8, 8))
+        z1 = rng.normal(size=(8, 5)) * 2
+        z2 = rng.normal(size=(8, 5)) * 2
+    else:
+        m1, m2, z1, z2 = inputs
+    chk.progress(f"mutual losses ({tag})")
+    metric = losses.metric_mutual_loss
+    kl = losses.classification_mutual_loss
+    for dtype in ("float64", "float32"):
+        a1, a2 = m1.astype(dtype), m2.astype(dtype)
+        value, (g1, g2) = tf_grad(metric, a1, a2)
+        e1, e2 = metric_mutual_grads(a1.astype(np.float64), a2.astype(np.float64))
+        chk.add(f"metric mutual [{tag}] value", np.array(value),
+                np.array(metric_mutual_numpy(m1, m1, m2, m2)), dtype, "NumPy formula")
+        chk.add(f"metric mutual [{tag}] dL/dM1", g1, e1, dtype, "analytic")
+        chk.add(f"metric mutual [{tag}] dL/dM2", g2, e2, dtype, "analytic")
+        b1, b2 = z1.astype(dtype), z2.astype(dtype)
+        value, (h1, h2) = tf_grad(kl, b1, b2)
+        f1, f2 = kl_mutual_grads(b1.astype(np.float64), b2.astype(np.float64))
+        chk.add(f"KL mutual [{tag}] value", np.array(value),
+                np.array(kl_mutual_numpy(z1, z1, z2, z2)), dtype, "NumPy formula")
+        chk.add(f"KL mutual [{tag}] dL/dz1", h1, f1, dtype, "analytic")
+        chk.add(f"KL mutual [{tag}] dL/dz2", h2, f2, dtype, "analytic")
+    _, (g1, g2) = tf_grad(metric, m1, m2)
+    _, (h1, h2) = tf_grad(kl, z1, z2)
+    limit = 32 if quick else None
+    for label, grad, func, arr in (
+        ("metric mutual", g1, lambda v: metric_mutual_numpy(v, m1, m2, m2), m1),
+        ("metric mutual", g2, lambda v: metric_mutual_numpy(m1, m1, v, m2), m2),
+        ("KL mutual", h1, lambda v: kl_mutual_numpy(v, z1, z2, z2), z1),
+        ("KL mutual", h2, lambda v: kl_mutual_numpy(z1, z1, v, z2), z2),
+    ):
+        which = "dL/dM" if label.startswith("metric") else "dL/dz"
+        which += "1" if arr is m1 or arr is z1 else "2"
+        coords, fd = central_differences(func, arr, fd_step, fd_coords(rng, arr.size, limit))
+        chk.add(f"{label} [{tag}] {which}", grad.reshape(-1)[coords], fd, "float64",
+                "central FD (ZG frozen)", TOLERANCES["fd"])
+
+
+def check_model_batch(chk, rng, quick, fd_step, seed):
+    """TriHard and mutual losses on the outputs of two ``tiny`` networks."""
+    try:
+        import keras
+
+        from reid_tf import distances
+        from reid_tf.model import build_model
+    except ImportError as exc:
+        chk.skip("model batch", f"reid_tf.model not importable ({exc})")
+        return
+    chk.progress("model batch: building two tiny networks")
+    nets = []
+    for k in range(2):
+        keras.utils.set_random_seed(seed + k)
+        nets.append(build_model("tiny", num_classes=6, input_shape=(64, 32, 3),
+                                local_channels=8))
+    images = rng.uniform(0, 1, size=(12, 64, 32, 3)).astype("float32")
+    labels = np.repeat(np.arange(6), 2)[rng.permutation(12)]
+    outs = [{k: np.asarray(v) for k, v in net(images, training=False).items()} for net in nets]
+    g, loc = outs[0]["global"].astype(np.float64), outs[0]["local"].astype(np.float64)
+    options_list = [TRIHARD_OPTIONS[3]] if quick else TRIHARD_OPTIONS[:4]
+    for options in options_list:
+        name = f"model {_option_name(options)}"
+        chk.progress(f"model batch: trihard {name}")
+        _trihard_case(chk, rng, name, g, loc, labels, options, True, "", quick, fd_step)
+    dist = [distances.pairwise_distance(o["global"].astype(np.float64),
+                                        o["global"].astype(np.float64)).numpy()
+            for o in outs]
+    check_mutual(chk, rng, quick, fd_step,
+                 inputs=(dist[0], dist[1], outs[0]["logits"].astype(np.float64),
+                         outs[1]["logits"].astype(np.float64)),
+                 tag="model")
+
+
+def run_checks(quick=False, seed=0, model=True, fd_step=FD_STEP, verbose=True,
+               sections=SECTIONS):
+    """Run the checks and return the rows.
+
+    Args:
+        quick: the reduced set of cases.
+        seed: seed of the random inputs.
+        model: include the network-output checks.
+        fd_step: finite-difference step.
+        verbose: progress on stderr.
+        sections: which of ``SECTIONS`` to run.
+
+    Returns:
+        list of :class:`~reid_tf.gradcheck.results.CheckResult`.
+    """
+    chk = Checker(verbose)
+    rng = np.random.default_rng(seed)
+    if "local" in sections:
+        check_local_distance(chk, rng, quick, fd_step)
+    if "trihard" in sections:
+        check_trihard(chk, rng, quick, fd_step)
+    if "mutual" in sections:
+        check_mutual(chk, rng, quick, fd_step)
+    if model and "model" in sections:
+        check_model_batch(chk, rng, quick, fd_step, seed)
+    return chk.rows
+
