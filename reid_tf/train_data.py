@@ -116,8 +116,7 @@ def load_datasets(cfg, log):
             fewer identities than a batch.
     """
     from data_prep import PrepError
-    from data_prep.combine import merge_train
-    from data_prep.manifest import ManifestError, load_manifest
+    from data_prep import ManifestError, load_manifest, merge_train
 
     try:
         if cfg.data:

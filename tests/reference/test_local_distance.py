@@ -5,7 +5,6 @@ Python, part distances from Eq. 1 written as (e^x - 1) / (e^x + 1) in
 float64, and float64 central finite differences of that brute force.
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -21,39 +20,10 @@ from reference import (
     local_path,
     unaligned_local_distance_pairs,
 )
+from tests.oracles import brute_force, monotone_paths, part_distance
 
 
 # ----------------------------------------------------------------- oracles
-def part_distance(u, v):
-    """Eq. 1 in float64: (e^x - 1) / (e^x + 1), x = ||u - v||."""
-    x = math.sqrt(sum((float(a) - float(b)) ** 2 for a, b in zip(u, v)))
-    return (math.exp(x) - 1.0) / (math.exp(x) + 1.0)
-
-
-def monotone_paths(hf, hg):
-    """Every right/down path from (0, 0) to (hf - 1, hg - 1)."""
-    steps = hf + hg - 2
-    for downs in itertools.combinations(range(steps), hf - 1):
-        i = j = 0
-        path = [(0, 0)]
-        for s in range(steps):
-            if s in downs:
-                i += 1
-            else:
-                j += 1
-            path.append((i, j))
-        yield path
-
-
-def brute_force(x, y):
-    """(minimum path length, sorted list of (length, path)) by enumeration."""
-    d = [[part_distance(x[i], y[j]) for j in range(len(y))] for i in range(len(x))]
-    scored = sorted(
-        (sum(d[i][j] for i, j in p), p) for p in monotone_paths(len(x), len(y))
-    )
-    return scored[0][0], scored
-
-
 def features(seed, shape, dtype=np.float64, scale=1.0):
     return (np.random.default_rng(seed).normal(size=shape) * scale).astype(dtype)
 

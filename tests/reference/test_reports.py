@@ -9,7 +9,6 @@ enumeration of every monotone path.
 """
 
 import argparse
-import itertools
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from PIL import Image
 from reference import figures, reports
 from reference.figures import images
 from reference.figures import ranked_list as layout
+from tests.oracles import scored_paths
 from reference.dump import read_dump, write_dump
 
 # gallery of the ranked-list tests: (pid, camid, distance to query 0)
@@ -208,24 +208,10 @@ def test_sample_queries_seeded():
 
 
 def _brute_force_path(x, y):
-    """The minimum-sum monotone path, by enumerating every path (float64)."""
-    hf, hg = len(x), len(y)
+    """The minimum-sum monotone path by enumeration, its length, and the part distances."""
     d = np.tanh(np.linalg.norm(x[:, None, :] - y[None, :, :], axis=-1) / 2)
-    best, best_path = np.inf, None
-    steps = hf + hg - 2
-    for downs in itertools.combinations(range(steps), hf - 1):
-        i = j = 0
-        path = [(0, 0)]
-        for s in range(steps):
-            if s in downs:
-                i += 1
-            else:
-                j += 1
-            path.append((i, j))
-        total = sum(d[p] for p in path)
-        if total < best - 1e-12:
-            best, best_path = total, path
-    return best_path, best, d
+    best, path = scored_paths(d)[0]
+    return path, best, d
 
 
 def test_alignment_figure_path_lines_and_widths(tmp_path):

@@ -1,6 +1,6 @@
 """reference.score / score_dump / DistanceCache against dense float64 transcriptions.
 
-Oracles (tests/reference/test_evaluate_cli.py): Euclidean distances by
+Oracles (tests/scoring_oracles.py): Euclidean distances by
 broadcasting, aligned local distances by a brute-force dynamic programme, the
 shortlist by a stable sort with the bound Hq + Hg - 1 written elsewhere, all in
 float64; the metrics of those matrices by reference.metrics.evaluate.
@@ -19,7 +19,7 @@ from reference import (
     score_dump,
     write_dump,
 )
-from tests.reference.test_evaluate_cli import (
+from tests.scoring_oracles import (
     assert_close_after_rerank,
     assert_matches,
     expected_metrics,

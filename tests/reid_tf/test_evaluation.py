@@ -13,7 +13,7 @@ from PIL import Image
 
 from reference import re_rank
 from reid_tf import evaluation
-from tests.reference.test_evaluate_cli import (
+from tests.scoring_oracles import (
     assert_close_after_rerank,
     assert_matches,
     expected_metrics,
