@@ -103,7 +103,7 @@ def write_synthetic_source(directory, seed=0, progress=None):
     manifest = load_manifest(prepared)
     q, g = manifest.split("query"), manifest.split("gallery")
     feats = labelled_features({"query": (q.pids, q.camids), "gallery": (g.pids, g.camids)},
-                              dim=128, parts=8, part_dim=16, camera_scale=1.0, noise_scale=1.6,
+                              dim=128, parts=8, part_dim=16, camera_scale=0.6, noise_scale=1.0,
                               seed=seed)
     root = str(prepared.resolve())
     for split, data in (("query", q), ("gallery", g)):
