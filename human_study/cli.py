@@ -156,7 +156,11 @@ def _create(args):
             image_root=args.image_root, shortlist=args.shortlist, normalize=args.normalize,
             k1=args.k1, k2=args.k2, lambda_value=args.lambda_value, progress=progress)
     except CreateError as exc:
-        raise UsageError(str(exc).replace("out:", "--out:", 1)) from None
+        message = str(exc)
+        name, colon, rest = message.partition(":")
+        if colon and name in ("out", "image_root", "queries", "candidates", "distance", "seed"):
+            message = f"--{name.replace('_', '-')}:{rest}"
+        raise UsageError(message) from None
     print(f"{info.path}: {info.num_queries} queries, {info.num_candidates} candidates each "
           f"({info.protocol}, {info.distance}{', re-ranked' if info.rerank else ''}), "
           f"{info.num_images} images")
