@@ -44,8 +44,14 @@ _EXPORTS = {
     "read_dump": "dump",
     "FeatureDump": "dump",
     "DumpError": "dump",
+    # synthetic features
+    "labelled_features": "synthetic",
     # figures
     "ranked_list_figure": "figures.ranked_list",
+    "ranked_gallery": "figures.ranked_list",
+    "valid_gallery": "figures.ranked_list",
+    "true_matches": "figures.ranked_list",
+    "resolve_image": "figures.images",
     "alignment_figure": "figures.alignment",
     "CMCCurve": "figures.cmc",
     "cmc_figure": "figures.cmc",

@@ -74,22 +74,8 @@ def clustered_features(
 
     def make(n, pids):
         camids = rng.integers(1, num_cameras + 1, n)
-        noise = rng.normal(0.0, noise_scale, (n, latent)) / np.sqrt(latent)
-        embedded = (centres[pids] + cam_shift[camids - 1] + noise) @ basis
-        out = {
-            "global": embedded.astype(np.float32),
-            "pid": pids.astype(np.int64),
-            "camid": camids.astype(np.int64),
-        }
-        if parts is not None:
-            local_noise = rng.normal(0.0, noise_scale, (n, parts, part_dim))
-            local = part_centres[pids] + local_noise / np.sqrt(part_dim)
-            # pose-like misalignment: roll the parts of some images by one row
-            shift = rng.integers(-1, 2, n)
-            for k in np.flatnonzero(shift):
-                local[k] = np.roll(local[k], shift[k], axis=0)
-            out["local"] = local.astype(np.float32)
-        return out
+        return _embed(rng, pids, camids, centres, cam_shift, basis, noise_scale,
+                      part_centres if parts is not None else None)
 
     query_pids = np.arange(num_query) % num_query_ids
     gallery_pids = np.concatenate(
@@ -97,6 +83,79 @@ def clustered_features(
     )[:num_gallery]
     rng.shuffle(gallery_pids)
     return {"query": make(num_query, query_pids), "gallery": make(num_gallery, gallery_pids)}
+
+
+def _embed(rng, rows, camids, centres, cam_shift, basis, noise_scale, part_centres):
+    """Features of images of identities ``rows`` (centre rows) seen by cameras ``camids`` (1-based)."""
+    n = len(rows)
+    latent = basis.shape[0]
+    noise = rng.normal(0.0, noise_scale, (n, latent)) / np.sqrt(latent)
+    embedded = (centres[rows] + cam_shift[camids - 1] + noise) @ basis
+    out = {
+        "global": embedded.astype(np.float32),
+        "pid": np.asarray(rows).astype(np.int64),
+        "camid": np.asarray(camids).astype(np.int64),
+    }
+    if part_centres is not None:
+        parts, part_dim = part_centres.shape[1:]
+        local_noise = rng.normal(0.0, noise_scale, (n, parts, part_dim))
+        local = part_centres[rows] + local_noise / np.sqrt(part_dim)
+        # pose-like misalignment: roll the parts of some images by one row
+        shift = rng.integers(-1, 2, n)
+        for k in np.flatnonzero(shift):
+            local[k] = np.roll(local[k], shift[k], axis=0)
+        out["local"] = local.astype(np.float32)
+    return out
+
+
+def labelled_features(splits, dim=256, parts=None, part_dim=32, identity_scale=1.0,
+                      camera_scale=0.8, noise_scale=1.2, latent_dim=64, seed=0):
+    """Synthetic features for images whose identities and cameras are given.
+
+    The same model as :func:`clustered_features` (an identity centre, a
+    per-camera shift and per-image noise in a low-dimensional subspace), for
+    labels that come from elsewhere, for example a synthetic image dataset,
+    so that a feature dump can be paired with real image files. These are not
+    features of the images: they know the identities.
+
+    Args:
+        splits: dict of split name -> (pids [N], camids [N]); any integer
+            pids (pid -1 and 0 included: every distinct pid is an identity)
+            and cameras >= 0.
+        dim, parts, part_dim, identity_scale, camera_scale, noise_scale,
+        latent_dim, seed: as for :func:`clustered_features`.
+
+    Returns:
+        dict of split name -> dict with ``global`` [N, C] float32, ``pid``,
+        ``camid`` (the given labels, int64) and, with ``parts``, ``local``
+        [N, H, c] float32.
+
+    Example:
+        >>> out = labelled_features({"query": ([5, 7], [1, 2]),
+        ...                          "gallery": ([5, 5, 7, 0], [2, 3, 1, 1])}, dim=16)
+        >>> out["gallery"]["global"].shape, out["query"]["pid"].tolist()
+        ((4, 16), [5, 7])
+    """
+    rng = np.random.default_rng(seed)
+    labels = {name: (np.asarray(p, np.int64).reshape(-1), np.asarray(c, np.int64).reshape(-1))
+              for name, (p, c) in splits.items()}
+    pids = np.unique(np.concatenate([p for p, _ in labels.values()]))
+    cams = np.unique(np.concatenate([c for _, c in labels.values()]))
+    latent = max(1, min(int(latent_dim), dim))
+    basis = np.linalg.qr(rng.normal(size=(dim, latent)))[0].T
+    centres = rng.normal(0.0, identity_scale, (pids.size, latent)) / np.sqrt(latent)
+    cam_shift = rng.normal(0.0, camera_scale, (cams.size, latent)) / np.sqrt(latent)
+    part_centres = None
+    if parts is not None:
+        part_centres = rng.normal(0.0, identity_scale, (pids.size, parts, part_dim)) / np.sqrt(part_dim)
+    out = {}
+    for name, (p, c) in labels.items():
+        rows = np.searchsorted(pids, p)
+        feats = _embed(rng, rows, np.searchsorted(cams, c) + 1, centres, cam_shift, basis,
+                       noise_scale, part_centres)
+        feats["pid"], feats["camid"] = p, c
+        out[name] = feats
+    return out
 
 
 #: File name of the demo dump :func:`write_demo_dump` writes.

@@ -26,6 +26,8 @@ FORBIDDEN = {
     "reid_common": None,  # None: the standard library only
     "data_prep": ("tensorflow", "keras", "jax", "torch"),
     "reference": ("tensorflow", "keras", "jax", "torch"),
+    # the study scores with reference alone: no model code, no deep-learning framework
+    "human_study": ("reid_tf", "tensorflow", "keras", "jax", "torch"),
 }
 MAX_LINES = 600
 
@@ -76,18 +78,20 @@ def violations(source, owner, module_parts, where="<source>"):
     for line, module, name in imported_names(tree, module_parts):
         top = module.split(".")[0]
         at = f"{where}:{line}: {module}" + (f".{name}" if name else "")
+        banned = FORBIDDEN.get(owner) or ()
         if top in LAYERS:
-            if LAYERS[top] > rank:
+            if top in banned:
+                out.append(f"{at}: {owner} may not import {top}")
+            elif LAYERS[top] > rank:
                 out.append(f"{at}: imports up ({owner} -> {top})")
             if top != owner:
                 parts = module.split(".")[1:] + ([name] if name else [])
                 if any(p.startswith("_") and not p.startswith("__") for p in parts):
                     out.append(f"{at}: private name of another package")
         elif owner in FORBIDDEN:
-            banned = FORBIDDEN[owner]
-            if banned is None and top not in stdlib and top != "":
+            if FORBIDDEN[owner] is None and top not in stdlib and top != "":
                 out.append(f"{at}: the bottom module uses the standard library only")
-            elif banned is not None and top in banned:
+            elif top in banned:
                 out.append(f"{at}: {owner} may not import {top}")
     return out
 
@@ -113,6 +117,10 @@ def module_parts_of(path):
         ("reid_common", "import numpy\n", "standard library only"),
         ("data_prep", "from . import _io\n", None),
         ("reid_tf", "from reference import evaluate\nimport keras\n", None),
+        ("human_study", "def f():\n    from reid_tf import extract\n", "may not import reid_tf"),
+        ("human_study", "import tensorflow\n", "may not import tensorflow"),
+        ("human_study", "from keras import ops\n", "may not import keras"),
+        ("human_study", "from reference import score_dump\nimport flask\n", None),
     ],
 )
 def test_checker_finds_each_kind_of_violation(owner, source, expect):

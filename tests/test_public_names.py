@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("reid_common", "data_prep", "reference", "reid_tf")
+PACKAGES = ("reid_common", "data_prep", "reference", "reid_tf", "human_study")
 
 
 def _submodules(package):

@@ -84,13 +84,79 @@ def sample_queries(num_query, num_queries, seed=0):
     return np.sort(rng.choice(num_query, size=int(num_queries), replace=False)).astype(np.int64)
 
 
-def ranked_gallery(dump, distmat, query_index, protocol=None):
-    """The gallery of one query after the protocol's removals, best first.
+def valid_gallery(dump, query_index, protocol=None):
+    """The gallery items a query is ranked against under a protocol, in gallery order.
 
     Market-1501 protocol (also duke/msmt17, and cuhk03 for display): gallery
     items with the query's pid and camera, and items with pid -1, are
-    removed. CUHK-SYSU: only the query's own gallery list is ranked. Ties in
-    distance are ordered by gallery index (as in :func:`reference.evaluate`).
+    removed (as :func:`reference.evaluate` removes them). CUHK-SYSU: the
+    query's own gallery list, nothing removed.
+
+    Args:
+        dump: a :class:`reference.dump.FeatureDump` (or an object with the
+            same ``attrs``, ``query``, ``gallery`` and ``gallery_lists``).
+        query_index: the query's row.
+        protocol: protocol name (default: the dump's ``protocol`` attribute).
+
+    Returns:
+        int64 array of gallery indices, ascending.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> dump = SimpleNamespace(
+        ...     attrs={"protocol": "market1501"}, gallery_lists=None,
+        ...     query={"pid": np.array([1]), "camid": np.array([0])},
+        ...     gallery={"pid": np.array([1, 1, 2, -1]), "camid": np.array([0, 1, 1, 1])})
+        >>> valid_gallery(dump, 0).tolist()
+        [1, 2]
+    """
+    protocol = protocol_rules(protocol or dump.attrs.get("protocol", "market1501"))
+    q = int(query_index)
+    if protocol == "cuhk-sysu":
+        if dump.gallery_lists is None:
+            raise ReportError(
+                f"{getattr(dump, 'path', 'dump')}: protocol/gallery_offsets: missing; protocol "
+                "cuhk-sysu needs the per-query gallery lists"
+            )
+        return np.unique(np.asarray(dump.gallery_lists[q], np.int64))
+    g_pid = np.asarray(dump.gallery["pid"])
+    g_cam = np.asarray(dump.gallery["camid"])
+    q_pid = dump.query["pid"][q]
+    q_cam = dump.query["camid"][q]
+    junk = ((g_pid == q_pid) & (g_cam == q_cam)) | (g_pid == -1)
+    return np.flatnonzero(~junk).astype(np.int64)
+
+
+def true_matches(dump, query_index, gallery_indices):
+    """Which of ``gallery_indices`` show the query's identity (equal pid, not -1).
+
+    Args:
+        dump: as for :func:`valid_gallery`.
+        query_index: the query's row.
+        gallery_indices: gallery indices (for example from :func:`ranked_gallery`).
+
+    Returns:
+        bool array, one entry per index.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> dump = SimpleNamespace(query={"pid": np.array([1])},
+        ...                        gallery={"pid": np.array([1, 1, 2, -1])})
+        >>> true_matches(dump, 0, [2, 1, 0]).tolist()
+        [False, True, True]
+    """
+    q_pid = int(dump.query["pid"][int(query_index)])
+    idx = np.asarray(gallery_indices, np.int64)
+    if q_pid == -1:
+        return np.zeros(idx.shape, bool)
+    return np.asarray(dump.gallery["pid"])[idx] == q_pid
+
+
+def ranked_gallery(dump, distmat, query_index, protocol=None):
+    """The gallery of one query after the protocol's removals, best first.
+
+    The items are those of :func:`valid_gallery`; ties in distance are
+    ordered by gallery index (as in :func:`reference.evaluate`).
 
     Args:
         dump: a :class:`reference.dump.FeatureDump`.
@@ -110,23 +176,8 @@ def ranked_gallery(dump, distmat, query_index, protocol=None):
         >>> ranked_gallery(dump, np.array([[0.1, 0.5, 0.3, 0.0]]), 0).tolist()
         [2, 1]
     """
-    protocol = protocol_rules(protocol or dump.attrs.get("protocol", "market1501"))
-    q = int(query_index)
-    if protocol == "cuhk-sysu":
-        if dump.gallery_lists is None:
-            raise ReportError(
-                f"{dump.path}: protocol/gallery_offsets: missing; protocol cuhk-sysu needs "
-                "the per-query gallery lists"
-            )
-        candidates = np.unique(np.asarray(dump.gallery_lists[q], np.int64))
-    else:
-        g_pid = dump.gallery["pid"]
-        g_cam = dump.gallery["camid"]
-        q_pid = dump.query["pid"][q]
-        q_cam = dump.query["camid"][q]
-        junk = ((g_pid == q_pid) & (g_cam == q_cam)) | (g_pid == -1)
-        candidates = np.flatnonzero(~junk).astype(np.int64)
-    row = np.asarray(distmat[q], np.float64)[candidates]
+    candidates = valid_gallery(dump, query_index, protocol)
+    row = np.asarray(distmat[int(query_index)], np.float64)[candidates]
     return candidates[np.argsort(row, kind="stable")]
 
 
@@ -276,7 +327,7 @@ def ranked_list_figure(
         ranked = ranked_gallery(dump, distmat, q, protocol)
         order = ranked[:top_n]
         q_pid = int(dump.query["pid"][q])
-        matches = [bool(dump.gallery["pid"][g] == q_pid and q_pid != -1) for g in order]
+        matches = [bool(m) for m in true_matches(dump, q, order)]
         canvas = Image.new("RGB", layout["size"], BACKGROUND)
         draw = ImageDraw.Draw(canvas)
         valid = len(ranked)
