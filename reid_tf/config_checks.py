@@ -20,8 +20,9 @@ _AT_LEAST = {
     "synthetic_images": 2, "synthetic_cameras": 2, "rerank_k1": 1,
     "rerank_k2": 1, "eval_every": 0, "seed": 0, "synthetic_seed": 0,
 }
-# seeds seed NumPy's and TensorFlow's generators: 32 bits
-_SEED_LIMIT = 2 ** 32 - 1
+# the largest seeds: --seed seeds NumPy's global generator (32 bits), the
+# synthetic generator takes 63-bit seeds
+_SEED_LIMITS = {"seed": 2 ** 32 - 1, "synthetic_seed": 2 ** 63 - 1}
 
 
 def _is_number(value):
@@ -76,10 +77,9 @@ def validate_config(cfg):
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{flag_of(name)}: must be >= {low} (got {value!r})")
-    for name in ("seed", "synthetic_seed"):
-        if getattr(cfg, name) > _SEED_LIMIT:
-            raise ConfigError(f"{flag_of(name)}: must be <= {_SEED_LIMIT} "
-                              f"(got {getattr(cfg, name)})")
+    for name, limit in _SEED_LIMITS.items():
+        if getattr(cfg, name) > limit:
+            raise ConfigError(f"{flag_of(name)}: must be <= {limit} (got {getattr(cfg, name)})")
     if len(cfg.image_size) != 2 or min(cfg.image_size) < 32:
         raise ConfigError(f"--image-size: expected two values >= 32 (got {cfg.image_size})")
     if cfg.no_local and cfg.unaligned_local:
