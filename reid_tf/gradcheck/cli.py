@@ -76,7 +76,8 @@ def build_parser():
                         help="fewer shapes and options (3 of the 8 TriHard option sets), "
                              "finite differences on 32-48 sampled coordinates per tensor")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the random inputs and network weights (default 0)")
+                        help="seed of the random inputs and network weights, >= 0 (at most "
+                             f"{_SEED_LIMIT} with the model checks; default 0)")
     parser.add_argument("--json", metavar="PATH",
                         help="also write every row (and the overall verdict) to PATH as JSON")
     parser.add_argument("--no-model", action="store_true",
