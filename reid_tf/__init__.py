@@ -30,6 +30,7 @@ _EXPORTS = {
     "make_eval_dataset": "data",
     # feature extraction
     "ExtractError": "extract",
+    "ImageReadError": "extract",
     "load_model": "extract",
     "as_feature_model": "extract",
     "extract_features": "extract",

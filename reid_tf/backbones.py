@@ -21,10 +21,13 @@ Registered names:
 New backbones are added with :func:`register_backbone`.
 """
 
+import contextlib
 import os
+import warnings
 
 import keras
 
+from reid_tf.keras_files import keras_file_problem
 from reid_tf.layers import normalize_images
 
 # Statistics of ImageNet images in [0, 1] (RGB).
@@ -121,9 +124,33 @@ def get_backbone(name, input_shape=(256, 128, 3), weights=None, last_stride=2):
         raise ValueError(f"last_stride: expected 1 or 2, got {last_stride!r}")
     if weights is not None and weights != "imagenet":
         weights = os.fspath(weights)
-        if not os.path.isfile(weights):
-            raise ValueError(f"weights: no such file: {weights}")
+        problem = keras_file_problem(weights, "weights")
+        if problem:
+            raise ValueError(f"weights: {problem}")
     return _BACKBONES[name](input_shape, weights=weights, last_stride=last_stride)
+
+
+@contextlib.contextmanager
+def _reading_weights(weights):
+    """Reports a weights file Keras cannot load as ``ValueError`` naming it.
+
+    Keras warns about every layer it could not match before it gives up;
+    those warnings are dropped when the load fails and shown when it
+    succeeds.
+    """
+    if weights in (None, "imagenet"):
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+            raise ValueError(f"weights: {weights}: cannot load: {first}") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _load_weights_file(model, weights, name):
@@ -132,7 +159,8 @@ def _load_weights_file(model, weights, name):
             f"weights: no ImageNet weights are available for backbone {name!r}"
         )
     if weights is not None:
-        model.load_weights(weights)
+        with _reading_weights(weights):
+            model.load_weights(weights)
     return model
 
 
@@ -169,9 +197,10 @@ def build_resnet50(input_shape, weights=None, last_stride=2):
     """
     inputs = keras.Input(shape=input_shape, name="image")
     x = normalize_images(inputs, _CAFFE_MEAN, _CAFFE_STD, to_bgr=True)
-    base = keras.applications.ResNet50(
-        include_top=False, weights=weights, input_tensor=x
-    )
+    with _reading_weights(weights):
+        base = keras.applications.ResNet50(
+            include_top=False, weights=weights, input_tensor=x
+        )
     if last_stride == 1:
         base = _clone_with_stride_one(base, _RESNET50_LAST_STRIDE_LAYERS)
     return keras.Model(base.inputs[0], base.outputs[0], name="resnet50")

@@ -112,6 +112,9 @@ def check_against_reference(dump, samples=200, seed=0, rtol=RTOL):
     """
     import importlib
 
+    from reid_tf.tf_startup import import_tensorflow
+
+    import_tensorflow()
     from keras import ops
 
     from reid_tf import distances as tf_dist

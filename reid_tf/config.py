@@ -13,11 +13,10 @@ holds the resolved values.
 
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass, field
 
-from reid_tf.loss_settings import LOCAL_MINING, LossSettings, LossSettingsError
+from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 
 BACKBONES = ("resnet50", "resnet50x", "tiny")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -315,7 +314,10 @@ class TrainConfig:
             >>> TrainConfig(mutual=True).resolved().lr_values
             [0.0003, 0.0001, 1e-05]
         """
+        from reid_tf.config_checks import check_learning_rates
+
         cfg = dataclasses.replace(self)
+        check_learning_rates(cfg.lr, cfg.lr_values)
         base_lr, milestones, values = MUTUAL_SCHEDULE if cfg.mutual else PLAIN_SCHEDULE
         if cfg.lr_milestones is None:
             cfg.lr_milestones = list(milestones)
@@ -345,6 +347,8 @@ class TrainConfig:
     def validate(self):
         """Checks every setting; raises :class:`ConfigError` naming the flag.
 
+        The checks are :func:`reid_tf.config_checks.validate_config`.
+
         Returns:
             None.
 
@@ -354,61 +358,9 @@ class TrainConfig:
             ...
             reid_tf.config.ConfigError: --P: must be >= 2 (got 1)
         """
-        positive = {
-            "P": 2, "K": 2, "epochs": 1, "steps_per_epoch": 1,
-            "local_channels": 1, "eval_batch_size": 1, "checkpoint_every": 1,
-            "keep_checkpoints": 1, "synthetic_identities": 4,
-            "synthetic_images": 2, "synthetic_cameras": 2, "rerank_k1": 1,
-            "rerank_k2": 1,
-        }
-        for name, low in positive.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{flag_of(name)}: must be >= {low} (got {value!r})")
-        if self.eval_every < 0:
-            raise ConfigError(f"--eval-every: must be >= 0 (got {self.eval_every})")
-        if len(self.image_size) != 2 or min(self.image_size) < 32:
-            raise ConfigError(
-                f"--image-size: expected two values >= 32 (got {self.image_size})"
-            )
-        if self.no_local and self.unaligned_local:
-            raise ConfigError("--unaligned-local: cannot be combined with --no-local")
-        try:
-            self.loss_settings()
-        except LossSettingsError as exc:
-            name = "unaligned_local" if exc.field == "aligned" else exc.field
-            raise ConfigError(f"{flag_of(name)}: {exc.detail}") from None
-        for name in ("mutual_kl_weight", "mutual_metric_weight", "rerank_lambda"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{flag_of(name)}: must be a finite number >= 0 (got {value!r})")
-        if self.rerank_lambda > 1:
-            raise ConfigError(f"--rerank-lambda: must be <= 1 (got {self.rerank_lambda})")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"--lr: must be > 0 (got {self.lr})")
-        if self.lr_milestones is not None:
-            ms = list(self.lr_milestones)
-            if any(m <= 0 for m in ms) or ms != sorted(set(ms)):
-                raise ConfigError(
-                    f"--lr-milestones: must be increasing positive epochs (got {ms})"
-                )
-            if self.lr_values is not None and len(self.lr_values) != len(ms) + 1:
-                raise ConfigError(
-                    f"--lr-values: expected {len(ms) + 1} values (one more than "
-                    f"--lr-milestones), got {len(self.lr_values)}"
-                )
-        if self.lr_values is not None and any(
-            not (math.isfinite(v) and v > 0) for v in self.lr_values
-        ):
-            raise ConfigError(f"--lr-values: must be > 0 (got {self.lr_values})")
-        if self.weights not in ("imagenet", "none") and not os.path.isfile(self.weights):
-            raise ConfigError(f"--weights: no such file: {self.weights}")
-        if self.weights == "imagenet" and self.backbone != "resnet50":
-            raise ConfigError(
-                f"--weights: ImageNet weights exist only for resnet50, not {self.backbone}"
-            )
-        if self.overwrite and self.resume:
-            raise ConfigError("--resume: cannot be combined with --overwrite")
+        from reid_tf.config_checks import validate_config
+
+        validate_config(self)
 
     def loss_settings(self):
         """The loss settings of the trained network(s).

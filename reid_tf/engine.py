@@ -25,8 +25,9 @@ from reid_common import atomic_path, atomic_write_json
 from reid_tf.config import SettingError
 from reid_tf.event_log import EventLog
 from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
-from reid_tf.run_dir import RunDir, open_run_dir
+from reid_tf.run_dir import RunDir, open_run_dir, unusable
 from reid_tf.strategy import cluster_role, make_strategy
+from reid_tf.tf_startup import import_tensorflow
 from reid_tf.train_data import load_datasets
 
 __all__ = ["TrainingFailed", "evaluate_sets", "run_training"]
@@ -54,16 +55,23 @@ def evaluate_sets(feature_model, test_sets, cfg, *, kinds, progress, dumps=None,
     Returns:
         dict name -> {"info": str, "protocol": str, "num_query": int,
         "num_gallery": int, "metrics": {kind: metrics}}.
+
+    Raises:
+        SettingError: a test image cannot be read or decoded (the message is
+            ``unreadable or corrupt image: PATH``).
     """
     from reid_tf.evaluation import evaluate_features
-    from reid_tf.extract import extract_test_split, write_test_dump
+    from reid_tf.extract import ImageReadError, extract_test_split, write_test_dump
 
     out = {}
     for t in test_sets:
-        query, gallery, lists = extract_test_split(
-            feature_model, t.manifest, batch_size=cfg.eval_batch_size,
-            normalize=cfg.normalize_features, progress=progress, name=t.name,
-        )
+        try:
+            query, gallery, lists = extract_test_split(
+                feature_model, t.manifest, batch_size=cfg.eval_batch_size,
+                normalize=cfg.normalize_features, progress=progress, name=t.name,
+            )
+        except ImageReadError as exc:
+            raise SettingError("{error}", error=exc.detail) from None
         if dumps is not None:
             write_test_dump(dumps(t.name), query, gallery, lists, protocol=t.manifest.protocol,
                             model_name=model_name, dataset=t.name)
@@ -85,10 +93,14 @@ def _open_run(cfg, chief, log):
                                      overwrite=cfg.overwrite, resume=cfg.resume)
         run.lock()
         cfg = dataclasses.replace(cfg, run_dir=str(run.path))
-        log.attach(run)
-        # same experiment when resuming; the invocation settings are the new ones
-        atomic_write_json(run.config_path, cfg.to_dict())
-        run.set_status("running")
+        try:
+            log.attach(run)
+            # same experiment when resuming; the invocation settings are the new ones
+            atomic_write_json(run.config_path, cfg.to_dict())
+            run.set_status("running")
+        except OSError as exc:  # a full disk, a directory that became read-only
+            run.unlock()
+            raise unusable(run.path, exc) from None
         log(f"run directory: {run.path}" + (" (resuming)" if resuming else ""))
         return cfg, run, resuming
     if cfg.run_dir is None:
@@ -130,9 +142,7 @@ def run_training(config, *, log=None, callbacks=()):
                       t_start)
     except SettingError:
         if chief and not resuming and not run.has_checkpoint():
-            # a fresh directory of a run that could not start: leave nothing behind
-            run.unlock()
-            shutil.rmtree(run.path, ignore_errors=True)
+            _discard(run)
         elif chief:
             run.set_status("failed", message="usage error")
         raise
@@ -146,6 +156,20 @@ def run_training(config, *, log=None, callbacks=()):
             run.unlock()
         else:
             shutil.rmtree(run.path, ignore_errors=True)
+
+
+def _discard(run):
+    """Removes what a run that could not start wrote: the directory, or its
+    contents when it existed (empty) before."""
+    run.unlock()
+    if not run.existed:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return
+    for p in run.path.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _restore(cfg, run, trainer, chief, resuming, log):
@@ -175,6 +199,7 @@ def _restore(cfg, run, trainer, chief, resuming, log):
 
 
 def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_start):
+    import_tensorflow()
     import keras
     import tensorflow as tf
 

@@ -22,7 +22,9 @@ import time
 import numpy as np
 
 from reference import normalize_rows
-from reid_common import Progress
+from reid_common import Progress, same_file
+from reid_tf.keras_files import keras_file_problem
+from reid_tf.tf_startup import import_tensorflow
 
 
 class ExtractError(ValueError):
@@ -42,6 +44,22 @@ class ExtractError(ValueError):
         self.detail = detail
 
 
+class ImageReadError(ExtractError):
+    """An image that cannot be read or decoded (concerns ``data``).
+
+    Args:
+        path: the image file.
+
+    Example:
+        >>> ImageReadError("q/0001_c1_000.jpg").detail
+        'unreadable or corrupt image: q/0001_c1_000.jpg'
+    """
+
+    def __init__(self, path):
+        super().__init__("data", f"unreadable or corrupt image: {path}")
+        self.path = path
+
+
 def load_model(path):
     """Loads a saved inference (or full) model from a ``.keras`` file.
 
@@ -55,14 +73,22 @@ def load_model(path):
         ``"local"``.
 
     Raises:
-        ExtractError: missing or unreadable file, or a model without a
-            ``"global"`` output.
+        ExtractError: missing or unreadable file, a file that is not a Keras
+            model (checked by :func:`reid_tf.keras_files.keras_file_problem`
+            before Keras reads it), or a model without a ``"global"`` output.
 
     Example:
+        >>> _ = open("notes.keras", "w").write("text")
+        >>> load_model("notes.keras")
+        Traceback (most recent call last):
+        ...
+        reid_tf.extract.ExtractError: model: notes.keras: not a Keras model file (a .keras file is a zip archive)
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ExtractError("model", f"no such file: {path}")
+    problem = keras_file_problem(path, "model")
+    if problem:
+        raise ExtractError("model", problem)
+    import_tensorflow()
     import keras
 
     import reid_tf.layers  # noqa: F401  (registers the layers of earlier files)
@@ -151,8 +177,13 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         dict with ``"global"`` [N, C] float32 and, when available and asked
         for, ``"local"`` [N, H, c] float32.
 
+    Raises:
+        ImageReadError: an image cannot be read or decoded (a missing,
+            truncated or corrupt file).
     """
-    from reid_tf.data import make_eval_dataset
+    import tensorflow as tf
+
+    from reid_tf.data import image_error_path, make_eval_dataset
 
     paths = [os.fspath(p) for p in paths]
     chunks = {}
@@ -161,13 +192,19 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
             paths, image_size=model_image_size(model), batch_size=int(batch_size)
         )
         with Progress(len(paths), desc, enabled=progress) as bar:
-            for images in dataset:
-                out = model.predict_on_batch(images)
-                for key, value in out.items():
-                    if key == "local" and not local:
-                        continue
-                    chunks.setdefault(key, []).append(np.asarray(value, np.float32))
-                bar.update(int(images.shape[0]))
+            try:
+                for images in dataset:
+                    out = model.predict_on_batch(images)
+                    for key, value in out.items():
+                        if key == "local" and not local:
+                            continue
+                        chunks.setdefault(key, []).append(np.asarray(value, np.float32))
+                    bar.update(int(images.shape[0]))
+            except tf.errors.OpError as exc:
+                bad = image_error_path(exc)
+                if bad is None:
+                    raise
+                raise ImageReadError(bad) from None
     else:
         shapes = model.output_shape
         for key, shape in shapes.items():
@@ -262,7 +299,9 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
 
     Raises:
         ExtractError: a bad argument (missing file, bad model or dataset,
-            ``batch_size`` < 1).
+            ``batch_size`` < 1, an ``out`` that is a directory or one of the
+            inputs); :class:`ImageReadError` for an image that cannot be
+            read or decoded. Nothing is written then.
         reference.DumpError: the dump cannot be written.
     """
     from data_prep import ManifestError, load_manifest
@@ -273,12 +312,15 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
     out_dir = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(out_dir):
         raise ExtractError("out", f"directory {out_dir} does not exist")
+    if os.path.isdir(out):
+        raise ExtractError("out", f"{out} is a directory")
     try:
         manifest = load_manifest(data)
     except (ManifestError, OSError) as exc:
         raise ExtractError("data", str(exc)) from None
-    t0 = time.monotonic()
     model_path = os.fspath(model)
+    _refuse_input_as_output(out, model_path, manifest)
+    t0 = time.monotonic()
     feature_model = load_model(model_path)
     query, gallery, lists = extract_test_split(
         feature_model, manifest, batch_size=int(batch_size), local=local,
@@ -300,6 +342,21 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
         "local_shape": list(query["local"].shape[1:]) if "local" in query else None,
         "seconds": round(time.monotonic() - t0, 3),
     }
+
+
+def _refuse_input_as_output(out, model_path, manifest):
+    """An ``out`` that names the model, a file of the dataset or an image is an error."""
+    if not os.path.exists(out):
+        return
+    inputs = [("model", model_path)]
+    inputs += [("data", manifest.root / name)
+               for name in ("manifest.jsonl", "dataset.json")]
+    inputs += [("data", p) for split in ("query", "gallery")
+               for p in manifest.split(split).paths]
+    for argument, path in inputs:
+        if same_file(out, path):
+            raise ExtractError("out", f"{out} is also an input (the {argument} file "
+                                      f"{path}); choose another output")
 
 
 def main(argv=None):

@@ -14,6 +14,7 @@ import os
 import sys
 
 from reid_common import ArgumentParser, UsageError, add_version_argument, run_main
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "reid-extract"
 
@@ -76,7 +77,7 @@ def format_summary(summary):
 
 def _body(argv):
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
     from reid_tf.extract import ExtractError, extract_dump
 
     try:

@@ -103,6 +103,9 @@ def build_trainer(cfg, num_classes):
                 weights=w, last_stride=cfg.last_stride, with_local=not cfg.no_local,
             )
         except ValueError as exc:
+            text = str(exc)
+            if text.startswith("weights: "):  # a file Keras could not load
+                raise SettingError("{weights}: {error}", error=text[len("weights: "):]) from None
             raise SettingError("{backbone}/{weights}: {error}", error=exc) from None
 
     settings = cfg.loss_settings()

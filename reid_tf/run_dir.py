@@ -52,6 +52,10 @@ class RunDir:
     Args:
         path: the directory (need not exist yet).
 
+    Attributes:
+        existed: whether the directory existed when the object was made (a
+            run that cannot start removes the directory only if it made it).
+
     Example:
         >>> run = RunDir("runs/demo")
         >>> run.config_path.name
@@ -60,6 +64,7 @@ class RunDir:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.existed = self.path.is_dir()
         self._lock_file = None
 
     config_path = property(lambda self: self.path / "config.json")
@@ -184,7 +189,9 @@ class RunDir:
             None.
 
         Raises:
-            RunDirError: another live process holds the lock.
+            RunDirError: another live process holds the lock, or the
+                directory cannot be created or written (a read-only file
+                system, no permission, a file in the way).
 
         Example:
             >>> import tempfile
@@ -192,8 +199,11 @@ class RunDir:
             >>> run.lock()
             >>> run.unlock()
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        f = open(self.lock_path, "a+")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            f = open(self.lock_path, "a+")
+        except OSError as exc:
+            raise unusable(self.path, exc) from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -215,6 +225,26 @@ class RunDir:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+
+def unusable(path, exc):
+    """The :class:`RunDirError` of a run directory that cannot be written.
+
+    Args:
+        path: the run directory.
+        exc: the ``OSError`` met while creating or writing it.
+
+    Returns:
+        ``RunDirError``.
+
+    Example:
+        >>> import errno
+        >>> str(unusable("runs/x", OSError(errno.EROFS, "Read-only file system")))
+        '--run-dir: cannot create or write the run directory runs/x (Read-only file system)'
+    """
+    reason = exc.strerror or str(exc)
+    return RunDirError(f"--run-dir: cannot create or write the run directory {path} "
+                       f"({reason})")
 
 
 def _is_run_dir(path):
@@ -315,7 +345,10 @@ def open_run_dir(path, experiment, *, overwrite=False, resume=False, root="runs"
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--run-dir: {path} exists and is not a directory")
-    entries = [p for p in path.iterdir() if p.name != "run.lock"] if path.is_dir() else []
+    try:
+        entries = [p for p in path.iterdir() if p.name != "run.lock"] if path.is_dir() else []
+    except OSError as exc:
+        raise RunDirError(f"--run-dir: cannot list {path} ({exc.strerror or exc})") from None
     run = RunDir(path)
     if not entries:
         if resume:

@@ -31,6 +31,7 @@ from reid_common import (
 )
 from reid_tf.config import ConfigError, SettingError, TrainConfig
 from reid_tf.run_dir import RunDirError
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "train.py"
 
@@ -162,7 +163,7 @@ def main(argv=None, *, callbacks=()):
     """
     from reid_tf.fit_loop import TrainingFailed
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
 
     def body(args):
         cfg = parse_config(args)

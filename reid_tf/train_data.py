@@ -82,7 +82,8 @@ def prepare_synthetic(cfg, log):
         ``Path`` of the prepared dataset (holds ``manifest.jsonl``).
 
     Raises:
-        SettingError: the cache directory cannot be used.
+        SettingError: the cache directory cannot be used (an invalid knob,
+            a folder that cannot be written).
     """
     from data_prep import PrepError, synthetic
 
@@ -98,6 +99,9 @@ def prepare_synthetic(cfg, log):
         return synthetic.prepare_cached(root, **knobs)
     except PrepError as exc:
         raise SettingError("{cache_dir}: {error}", error=exc) from None
+    except OSError as exc:  # a read-only or full cache folder
+        raise SettingError("{cache_dir}: cannot prepare the synthetic dataset in {root} "
+                           "({error})", root=root, error=exc.strerror or exc) from None
 
 
 def load_datasets(cfg, log):
@@ -127,6 +131,10 @@ def load_datasets(cfg, log):
         train = merge_train(manifests)
     except (ManifestError, PrepError) as exc:
         raise SettingError("{data}: {error}", error=exc) from None
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else ", ".join(cfg.data)
+        raise SettingError("{data}: {where}: {error}", where=where,
+                           error=exc.strerror or exc) from None
     if names is None:
         names, seen = [], {}
         for m in manifests:

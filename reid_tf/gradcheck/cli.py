@@ -23,15 +23,24 @@ from reid_common import (
     atomic_write_json,
     one_line,
     run_main,
+    same_file,
 )
 from reid_tf.gradcheck.checks import SECTIONS, run_checks
 from reid_tf.gradcheck.results import FD_STEP, TOLERANCES, format_table
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL, import_tensorflow
 
 PROG = "reid-gradcheck"
+#: The largest ``--samples`` (S x S global distances, a few arrays of them in float64).
+MAX_SAMPLES = 5000
+# the model checks seed NumPy's global generator with seed + k (k < 8)
+_SEED_LIMIT = 2 ** 32 - 9
 
 
 def _write_json(path, payload):
-    atomic_write_json(path, payload, sort_keys=False)
+    try:
+        atomic_write_json(path, payload, sort_keys=False)
+    except OSError as exc:
+        raise UsageError(f"--json: cannot write {path} ({exc.strerror or exc})") from None
 
 
 def build_parser():
@@ -61,12 +70,14 @@ def build_parser():
                              "TensorFlow ops and with the reference and compare them "
                              "(float32 tolerance); --seed, --json and --quiet apply")
     parser.add_argument("--samples", type=int, default=200, metavar="S",
-                        help="--dump: number of query-gallery pairs sampled (default 200)")
+                        help="--dump: number of query-gallery pairs sampled, at most "
+                             f"{MAX_SAMPLES} (default 200)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer shapes and options (3 of the 8 TriHard option sets), "
                              "finite differences on 32-48 sampled coordinates per tensor")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the random inputs and network weights (default 0)")
+                        help="seed of the random inputs and network weights, >= 0 (at most "
+                             f"{_SEED_LIMIT} with the model checks; default 0)")
     parser.add_argument("--json", metavar="PATH",
                         help="also write every row (and the overall verdict) to PATH as JSON")
     parser.add_argument("--no-model", action="store_true",
@@ -91,11 +102,19 @@ def _sections(args):
     if unknown or not sections:
         raise UsageError(f"--only: unknown section(s) {unknown or args.only!r}; "
                          f"expected a comma-separated subset of {','.join(SECTIONS)}")
+    # the network checks seed Keras (NumPy's global generator: 32 bits)
+    models = args.dump is None and not args.no_model and "model" in sections
+    if args.seed < 0 or (models and args.seed > _SEED_LIMIT):
+        limit = f", at most {_SEED_LIMIT} with the model checks" if models else ""
+        raise UsageError(f"--seed: expected an integer >= 0{limit}, got {args.seed}")
     if args.json:
         parent = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(parent) or os.path.isdir(args.json):
             raise UsageError(f"--json: cannot write {args.json!r} "
                              f"(no such directory or it is a directory)")
+        if args.dump is not None and same_file(args.json, args.dump):
+            raise UsageError(f"--json: {args.json} is also the --dump input; "
+                             "choose another output")
     return sections
 
 
@@ -104,8 +123,9 @@ def _check_dump(args):
     from reference import DumpError, read_dump
     from reid_tf.check import check_against_reference, format_check, format_check_table
 
-    if args.samples < 1:
-        raise UsageError(f"--samples: expected an integer >= 1, got {args.samples}")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples: expected an integer in [1, {MAX_SAMPLES}] (the global "
+                         f"comparison is an S x S matrix), got {args.samples}")
     try:
         dump = read_dump(args.dump)
     except (DumpError, OSError) as exc:
@@ -123,9 +143,10 @@ def _check_dump(args):
 def _body(argv):
     args = build_parser().parse_args(argv)
     sections = _sections(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
     if args.dump is not None:
         return _check_dump(args)
+    import_tensorflow()
     start = time.perf_counter()
     rows = run_checks(quick=args.quick, seed=args.seed, model=not args.no_model,
                       fd_step=args.fd_step, verbose=not args.quiet, sections=sections)

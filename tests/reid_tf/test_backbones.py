@@ -25,7 +25,7 @@ def test_unknown_backbone_names_the_choices():
         ({"input_shape": (128, 64, 1)}, "input_shape"),
         ({"input_shape": (16, 16, 3)}, "input_shape"),
         ({"last_stride": 3}, "last_stride"),
-        ({"weights": "/nonexistent/w.weights.h5"}, "weights: no such file"),
+        ({"weights": "/nonexistent/w.weights.h5"}, "weights: /nonexistent/w.weights.h5: no such file"),
         ({"weights": "imagenet"}, "no ImageNet weights"),
     ],
 )
@@ -33,6 +33,21 @@ def test_bad_arguments(kwargs, message):
     args = {"input_shape": (128, 64, 3), **kwargs}
     with pytest.raises(ValueError, match=message):
         get_backbone("tiny", **args)
+
+
+@pytest.mark.parametrize("name", ["tiny", "resnet50"])
+def test_a_weights_file_keras_cannot_load_is_a_value_error_naming_it(name, tmp_path):
+    """Random bytes are refused before Keras reads them; a valid file of
+    another network is refused when Keras loads it. Both name the file."""
+    noise = tmp_path / "noise.weights.h5"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 999, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=f"weights: {noise}: not an HDF5 file"):
+        get_backbone(name, (64, 32, 3), weights=noise)
+    other = tmp_path / "dense.weights.h5"
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    dense.save_weights(other)
+    with pytest.raises(ValueError, match=f"weights: {other}: cannot load: "):
+        get_backbone(name, (64, 32, 3), weights=other)
 
 
 def test_register_backbone_rejects_duplicates():
