@@ -46,6 +46,8 @@ _EXPORTS = {
     "DumpError": "dump",
     # figures
     "ranked_list_figure": "figures.ranked_list",
+    "ranked_results_figure": "figures.ranked_list",
+    "resolve_image": "figures.images",
     "alignment_figure": "figures.alignment",
     "CMCCurve": "figures.cmc",
     "cmc_figure": "figures.cmc",

@@ -7,12 +7,13 @@ matplotlib are imported on first use.
 
 from reference.figures.alignment import alignment_figure, part_distance_matrix
 from reference.figures.cmc import CMCCurve, cmc_figure, write_cmc_figure
-from reference.figures.images import ReportError, ReportWarning
+from reference.figures.images import ReportError, ReportWarning, resolve_image
 from reference.figures.ranked_list import (
     MAX_TOP_N,
     ranked_gallery,
     ranked_list_figure,
     ranked_list_layout,
+    ranked_results_figure,
     sample_queries,
 )
 
@@ -27,6 +28,8 @@ __all__ = [
     "ranked_gallery",
     "ranked_list_figure",
     "ranked_list_layout",
+    "ranked_results_figure",
+    "resolve_image",
     "sample_queries",
     "write_cmc_figure",
 ]
