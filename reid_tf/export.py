@@ -92,7 +92,7 @@ class CheckReport:
 
         Example:
             >>> CheckReport("onnx", 4, {"global": 2e-6}, {"global": 4.0}, 1e-4).line()
-            'onnx check passed on 4 images: global max|diff| 2e-06 (5e-07 of max|feature| 4); tolerance 0.0001'
+            'onnx check passed on 4 images: global max|diff| 2e-06 (5e-07 of max|feature| 4); ...'
         """
         parts = [f"{k} max|diff| {self.max_abs_diff[k]:.3g} ({self.relative[k]:.3g} of "
                  f"max|feature| {self.scale[k]:.3g})" for k in self.max_abs_diff]

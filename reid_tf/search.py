@@ -222,6 +222,7 @@ def search_images(*, model, gallery, queries, top=10, distance="global", rerank=
         raise SearchError("model", exc.detail) from None
     extract = _extractor(feature_model, int(batch_size), progress,
                          lambda arg: "gallery features" if arg == "gallery" else "query features")
+    query_feats = extract(queries, "queries")  # first: a bad query fails fast
     try:
         if os.path.isdir(gallery):
             cache_root = cache_dir if cache_dir is not None else default_cache_root()
@@ -234,7 +235,6 @@ def search_images(*, model, gallery, queries, top=10, distance="global", rerank=
             found = dump_gallery(gallery)
     except (GalleryError, DumpError) as exc:
         raise SearchError("gallery", str(exc)) from None
-    query_feats = extract(queries, "queries")
     _check_fit(query_feats, found.features, distance, gallery)
     indices, dists = rank_gallery(
         query_feats, found.features, distance=distance, top=top, rerank=params,

@@ -184,7 +184,7 @@ def test_gallery_cache_is_reused_and_invalidated(model_path, photos, tmp_path, c
     args = ["--model", model_path, "--gallery", photos["gallery"], "--query",
             photos["queries"][0], "--json", tmp_path / "a.json"]
     assert run(args, capsys)[0] == 0
-    assert calls == [9, 1]  # gallery, then the query
+    assert calls == [1, 9]  # the query, then the gallery
     first = caches(photos["root"])
     assert len(first) == 1
 
@@ -195,7 +195,7 @@ def test_gallery_cache_is_reused_and_invalidated(model_path, photos, tmp_path, c
     person("cleo", 5).save(photos["gallery"] / "day2" / "cleo_2.png")  # a changed file
     args[-1] = tmp_path / "b.json"
     assert run(args, capsys)[0] == 0
-    assert calls[3:] == [9, 1]
+    assert calls[3:] == [1, 9]
     second = caches(photos["root"])
     assert len(second) == 1 and second != first  # the stale cache was replaced
     results = json.loads((tmp_path / "b.json").read_text())[0]["results"]
@@ -208,7 +208,7 @@ def test_gallery_cache_is_reused_and_invalidated(model_path, photos, tmp_path, c
 
     (photos["gallery"] / "new.png").write_bytes((photos["gallery"] / "ben_0.png").read_bytes())
     assert run(args, capsys)[0] == 0
-    assert calls[5:] == [10, 1]  # an added file also invalidates
+    assert calls[5:] == [1, 10]  # an added file also invalidates
 
 
 def test_cache_goes_under_the_cache_dir_when_the_parent_is_read_only(
@@ -227,7 +227,7 @@ def test_cache_goes_under_the_cache_dir_when_the_parent_is_read_only(
     written = list((cache / "search").glob("gallery-*.reid-search-*.h5"))
     assert len(written) == 1
     assert run(args, capsys)[0] == 0
-    assert calls == [9, 1, 1]
+    assert calls == [1, 9, 1]
 
 
 def test_dump_gallery_gives_the_folder_ranking(model_path, photos, tmp_path, capsys):
@@ -303,6 +303,8 @@ def test_errors_are_one_line(model_path, photos, tmp_path, capsys, case, needle)
     assert len(lines) == 1 and lines[0].startswith("reid-search: error: ") and needle in lines[0]
     assert out == ""
     assert not (gallery / "figs").exists()
+    if case == "corrupt query":  # the queries are read first: no gallery work was done
+        assert caches(photos["root"]) == []
 
 
 def test_progress_and_the_cache_line_go_to_stderr(model_path, photos, capsys, monkeypatch):
