@@ -227,8 +227,8 @@ def _need(module, package, purpose):
 def write_onnx(feature_model, path):
     """The ONNX file, converted by ``tf2onnx`` from a temporary SavedModel's
     ``serving_default`` signature (input and output names kept)."""
-    tf2onnx = _need("tf2onnx", "tf2onnx", "--format onnx")
-    _need("onnx", "onnx", "--format onnx")
+    tf2onnx = _need("tf2onnx", "tf2onnx", "the onnx format")
+    _need("onnx", "onnx", "the onnx format")
     from tf2onnx import tf_loader
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
@@ -354,7 +354,7 @@ def _check_out(model, out, format):
             raise ExportError("out", f"{out} is a non-empty directory that is not a "
                                      "SavedModel; it would be replaced")
     elif os.path.isdir(out):
-        raise ExportError("out", f"{out} is a directory; --format {format} writes one file")
+        raise ExportError("out", f"{out} is a directory; the {format} format writes one file")
 
 
 def _install(tmp, out):
@@ -414,10 +414,10 @@ def export_model(*, model, format, out, check=False, num_check_images=4, seed=0)
     except ExtractError as exc:
         raise ExportError("model", exc.detail) from None
     if format == "onnx":
-        _need("tf2onnx", "tf2onnx", "--format onnx")
-        _need("onnx", "onnx", "--format onnx")
+        _need("tf2onnx", "tf2onnx", "the onnx format")
+        _need("onnx", "onnx", "the onnx format")
         if check:
-            _need("onnxruntime", "onnxruntime", "--check of --format onnx")
+            _need("onnxruntime", "onnxruntime", "checking an onnx file")
     parent = os.path.dirname(os.path.abspath(out))
     workdir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
     try:

@@ -92,7 +92,7 @@ class SearchResult:
     seconds: float
 
     def to_json(self):
-        """The ``--json`` list: one ``QueryResult.to_dict()`` per query."""
+        """The JSON list of ``reid-search``: one ``QueryResult.to_dict()`` per query."""
         return [q.to_dict() for q in self.queries]
 
 

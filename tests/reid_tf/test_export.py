@@ -82,20 +82,28 @@ RUNNERS = {"saved_model": run_saved_model, "tflite": run_tflite, "onnx": run_onn
 SUFFIX = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
 
 
+@pytest.fixture(scope="module")
+def exported(models, tmp_path_factory):
+    """Model "a" exported with --check in every format: {format: (code, artefact, summary)}."""
+    root = tmp_path_factory.mktemp("exported")
+    out = {}
+    for fmt in RUNNERS:
+        artefact, summary = root / f"reid{SUFFIX[fmt]}", root / f"{fmt}.json"
+        code = main([str(models["a"]), "--format", fmt, "--out", str(artefact), "--check",
+                     "--json", str(summary)])
+        out[fmt] = (code, artefact, summary)
+    return out
+
+
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
-def test_check_passes_and_the_artefact_computes_the_features(models, tmp_path, capsys, fmt):
-    out = tmp_path / f"reid{SUFFIX[fmt]}"
-    summary = tmp_path / "summary.json"
-    code = main([str(models["a"]), "--format", fmt, "--out", str(out), "--check",
-                 "--json", str(summary)])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert f"{fmt} check passed" in captured.out
+def test_check_passes_and_the_artefact_computes_the_features(models, exported, fmt):
+    code, out, summary = exported[fmt]
+    assert code == 0
     info = json.loads(summary.read_text())
     assert info["input"] == {"name": "images", "shape": [None, H, W, 3], "dtype": "float32",
                              "range": [0.0, 1.0]}
     assert info["outputs"] == {"global": [None, 256], "local": [None, 4, 128]}
-    assert info["check"]["passed"] is True
+    assert info["check"]["passed"] is True and info["format"] == fmt
     assert set(info["check"]["max_abs_diff"]) == {"global", "local"}
     # independent of the check: this test runs the artefact with its own runtime
     x = images()
@@ -106,7 +114,18 @@ def test_check_passes_and_the_artefact_computes_the_features(models, tmp_path, c
         assert got[key].shape == want[key].shape
         scale = np.abs(want[key]).max()
         assert np.abs(got[key] - want[key]).max() <= export_engine.TOLERANCES[fmt] * scale
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_summary_names_the_spec_and_the_check(models, tmp_path, capsys):
+    out = tmp_path / "reid.tflite"
+    assert main([str(models["a"]), "--format", "tflite", "--out", str(out), "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{out}: tflite, ")
+    assert lines[1:4] == [f"  input  images float32 [N, {H}, {W}, 3] in [0, 1]",
+                          "  output global float32 [N, 256]",
+                          "  output local float32 [N, 4, 128]"]
+    assert lines[4].startswith("  tflite check passed on 4 images: global max|diff| ")
 
 
 def test_global_only_model_has_one_output(models, tmp_path, capsys):
@@ -118,13 +137,12 @@ def test_global_only_model_has_one_output(models, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
-def test_check_fails_against_another_model(models, tmp_path, fmt):
+def test_check_fails_against_another_model(models, exported, fmt):
     from reid_tf import load_model
 
-    out = tmp_path / f"a{SUFFIX[fmt]}"
-    export_engine.export_model(model=models["a"], format=fmt, out=out)
-    same = export_engine.check_artefact(load_model(models["a"]), str(out), fmt)
-    other = export_engine.check_artefact(load_model(models["b"]), str(out), fmt)
+    out = str(exported[fmt][1])
+    same = export_engine.check_artefact(load_model(models["a"]), out, fmt)
+    other = export_engine.check_artefact(load_model(models["b"]), out, fmt)
     assert same.passed
     assert not other.passed and "FAILED" in other.line()
     assert min(other.relative.values()) > 100 * other.tolerance
