@@ -8,6 +8,7 @@ nor ``reid_tf``.
 """
 
 _EXPORTS = {
+    "IMAGE_SUFFIXES": "data_prep._io",
     "Manifest": "data_prep.manifest",
     "ManifestError": "data_prep.manifest",
     "PrepError": "data_prep._io",
@@ -18,6 +19,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "Manifest",
     "ManifestError",
     "PrepError",

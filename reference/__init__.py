@@ -51,6 +51,7 @@ _EXPORTS = {
     "ranked_gallery": "figures.ranked_list",
     "valid_gallery": "figures.ranked_list",
     "true_matches": "figures.ranked_list",
+    "ranked_results_figure": "figures.ranked_list",
     "resolve_image": "figures.images",
     "alignment_figure": "figures.alignment",
     "CMCCurve": "figures.cmc",

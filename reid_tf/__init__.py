@@ -37,6 +37,14 @@ _EXPORTS = {
     "extract_test_split": "extract",
     "write_test_dump": "extract",
     "extract_dump": "extract",
+    # search and export
+    "SearchError": "search",
+    "SearchResult": "search",
+    "search_images": "search",
+    "ExportError": "export",
+    "ExportFailed": "export",
+    "export_model": "export",
+    "check_artefact": "export",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,6 +38,23 @@ def cache_root(cfg):
     """
     if cfg.cache_dir:
         return Path(cfg.cache_dir).expanduser()
+    return default_cache_root()
+
+
+def default_cache_root():
+    """The cache root when no directory is given: ``$ALIGNEDREID_CACHE`` or
+    ``~/.cache/alignedreid`` (shared by ``train.py`` and ``reid-search``).
+
+    Returns:
+        ``Path``.
+
+    Example:
+        >>> saved = os.environ.pop(CACHE_ENV, None)
+        >>> default_cache_root() == Path.home() / ".cache" / "alignedreid"
+        True
+        >>> if saved is not None:
+        ...     os.environ[CACHE_ENV] = saved
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     return Path.home() / ".cache" / "alignedreid"

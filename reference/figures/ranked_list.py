@@ -4,6 +4,8 @@ One PNG per query, composed with Pillow (exact pixel layout, documented in
 :func:`ranked_list_layout`): the query in a blue frame, then its nearest
 gallery images after the protocol's removals, framed green (same identity)
 or red (different identity), with the rank and distance underneath.
+:func:`ranked_results_figure` draws the same page for results without
+identities (a search of one's own images).
 """
 
 import os
@@ -233,6 +235,27 @@ def _paste_tile(canvas, draw, box, img, colour, lines, font):
         draw.text((x0, y1 + 2 + 13 * k), text, fill=TEXT_COLOUR, font=font)
 
 
+def _write_page(target, layout, header, query_tile, tiles, font):
+    """Compose one ranked-list page and write it atomically as a PNG.
+
+    ``query_tile`` and each of ``tiles`` are ``(image, frame colour, label
+    lines)``; the gallery slots past ``len(tiles)`` are drawn empty.
+    """
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGB", layout["size"], BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for k, text in enumerate(header):
+        draw.text((MARGIN, MARGIN + 13 * k), text, fill=TEXT_COLOUR, font=font)
+    _paste_tile(canvas, draw, layout["query_box"], *query_tile, font)
+    for k, box in enumerate(layout["gallery_boxes"]):
+        if k >= len(tiles):
+            draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=EMPTY_TILE)
+            continue
+        _paste_tile(canvas, draw, box, *tiles[k], font)
+    atomic_write(target, lambda tmp: canvas.save(tmp, format="PNG"))
+
+
 def ranked_list_figure(
     dump,
     distmat,
@@ -283,8 +306,6 @@ def ranked_list_figure(
     Raises:
         ReportError: the dump has no image paths, or an argument is invalid.
     """
-    from PIL import Image, ImageDraw
-
     if "path" not in dump.query or "path" not in dump.gallery:
         raise ReportError(
             f"dump: {dump.path} has no image paths (query/path, "
@@ -328,33 +349,24 @@ def ranked_list_figure(
         order = ranked[:top_n]
         q_pid = int(dump.query["pid"][q])
         matches = [bool(m) for m in true_matches(dump, q, order)]
-        canvas = Image.new("RGB", layout["size"], BACKGROUND)
-        draw = ImageDraw.Draw(canvas)
         valid = len(ranked)
         header = [
             f"query {q}  pid {q_pid}  cam {int(dump.query['camid'][q])}",
             (f"{distance_name}, " if distance_name else "")
             + f"{protocol}, top {top_n} of {valid}",
         ]
-        for k, text in enumerate(header):
-            draw.text((MARGIN, MARGIN + 13 * k), text, fill=TEXT_COLOUR, font=font)
-        _paste_tile(
-            canvas, draw, layout["query_box"], tile("query", q), QUERY_COLOUR,
-            ["query", f"pid {q_pid} c{int(dump.query['camid'][q])}"], font,
-        )
-        for k, box in enumerate(layout["gallery_boxes"]):
-            if k >= len(order):
-                draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=EMPTY_TILE)
-                continue
-            g = int(order[k])
+        query_tile = (tile("query", q), QUERY_COLOUR,
+                      ["query", f"pid {q_pid} c{int(dump.query['camid'][q])}"])
+        tiles = []
+        for k, g in enumerate(int(g) for g in order):
             colour = MATCH_COLOUR if matches[k] else NON_MATCH_COLOUR
             lines = [
                 f"#{k + 1}  {float(distmat[q, g]):.3f}",
                 f"pid {int(dump.gallery['pid'][g])} c{int(dump.gallery['camid'][g])}",
             ]
-            _paste_tile(canvas, draw, box, tile("gallery", g), colour, lines, font)
+            tiles.append((tile("gallery", g), colour, lines))
         target = os.path.join(out_dir, f"{prefix}q{q:05d}.png")
-        atomic_write(target, lambda tmp: canvas.save(tmp, format="PNG"))
+        _write_page(target, layout, header, query_tile, tiles, font)
         pages.append(
             {
                 "file": target,
@@ -373,3 +385,76 @@ def ranked_list_figure(
         )
     return pages
 
+
+
+RESULT_COLOUR = (90, 90, 90)
+
+
+def ranked_results_figure(query_image, result_images, distances, target, *, header=(),
+                          tile_size=(TILE_HEIGHT, TILE_WIDTH)):
+    """Write the ranked-list PNG of one query whose results carry no identities.
+
+    The page of :func:`ranked_list_figure` (same layout,
+    :func:`ranked_list_layout`) for a search of unlabeled images: the query in
+    a blue frame, its results best first in grey frames (nothing says which
+    are the same person), with the rank and distance under each tile and the
+    file name below that. Images that cannot be read are drawn as grey
+    placeholders. The file is written atomically.
+
+    Args:
+        query_image: path (or PIL image / array) of the query.
+        result_images: the result images, best first (paths, PIL images or
+            arrays), 1 to 100 of them.
+        distances: one distance per result.
+        target: the PNG file to write (its directory is created if missing).
+        header: up to two lines of text at the top.
+        tile_size: (h, w) of a tile's image area in pixels.
+
+    Returns:
+        dict with ``file``, ``boxes`` (framed tile boxes, query first) and
+        ``missing_images`` (how many images were drawn as placeholders).
+
+    Raises:
+        ReportError: no results, more than 100, or as many distances as results.
+
+    Example:
+        >>> import numpy as np
+        >>> red, blue = np.zeros((8, 4, 3)), np.zeros((8, 4, 3))
+        >>> red[..., 0], blue[..., 2] = 1.0, 1.0
+        >>> page = ranked_results_figure(red, [red, blue], [0.0, 1.5], "search.png")
+        >>> page["file"], len(page["boxes"]), page["missing_images"]
+        ('search.png', 3, 0)
+    """
+    results = list(result_images)
+    values = [float(d) for d in np.asarray(distances, np.float64).reshape(-1)]
+    if not 1 <= len(results) <= MAX_TOP_N:
+        raise ReportError(f"result_images: expected 1 to {MAX_TOP_N} images, got {len(results)}")
+    if len(values) != len(results):
+        raise ReportError(
+            f"distances: expected {len(results)} values (one per result), got {len(values)}"
+        )
+    header = [str(line) for line in header][:2]
+    layout = ranked_list_layout(len(results), tile_size)
+    h, w = (int(v) for v in tile_size)
+    missing = []
+
+    def tile(source):
+        img = load_image(source)
+        if img is None:
+            missing.append(source)
+            return placeholder_image((w, h))
+        return fit_image(img, w, h)
+
+    def label(source):
+        name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else ""
+        return name if len(name) <= 12 else name[:11] + "~"
+
+    query_tile = (tile(query_image), QUERY_COLOUR, ["query", label(query_image)])
+    tiles = [(tile(src), RESULT_COLOUR, [f"#{k + 1}  {values[k]:.3f}", label(src)])
+             for k, src in enumerate(results)]
+    _write_page(os.fspath(target), layout, header, query_tile, tiles, label_font())
+    return {
+        "file": os.fspath(target),
+        "boxes": [layout["query_box"]] + layout["gallery_boxes"],
+        "missing_images": len(missing),
+    }
