@@ -206,8 +206,8 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
                     raise
                 raise ImageReadError(bad) from None
     else:
-        shapes = model.output_shape
-        for key, shape in shapes.items():
+        for key, tensor in model.output.items():
+            shape = tensor.shape
             if key == "local" and not local:
                 continue
             chunks[key] = [np.zeros((0,) + tuple(shape[1:]), np.float32)]

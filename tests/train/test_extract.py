@@ -121,3 +121,15 @@ def test_model_keras_of_train_py_loads_without_this_project(trained_run, tmp_pat
     assert sorted(got.files) == ["0/global", "0/local"]
     for key in ("global", "local"):
         np.testing.assert_allclose(got[f"0/{key}"], want[key], rtol=1e-6, atol=1e-6)
+
+
+def test_extract_features_of_no_images_has_the_model_shapes():
+    from reid_tf import as_feature_model, build_model, extract_features, inference_model
+
+    net = build_model("tiny", num_classes=3, input_shape=(64, 32, 3), local_channels=8)
+    model = as_feature_model(inference_model(net, local=True))
+    out = extract_features(model, [], progress=False)
+    width = int(net.get_layer("global").output.shape[-1])
+    assert out["global"].shape == (0, width) and out["global"].dtype == np.float32
+    assert out["local"].shape[0] == 0 and out["local"].shape[2] == 8
+    assert "local" not in extract_features(model, [], local=False, progress=False)
