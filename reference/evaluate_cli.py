@@ -24,7 +24,7 @@ from reid_common import (
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
-from reference.rerank import MAX_K1, MAX_K2
+from reference.rerank_limits import MAX_K1, MAX_K2
 from reference.synthetic import DEMO_FILE
 
 PROG = "reid-evaluate"

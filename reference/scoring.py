@@ -27,6 +27,7 @@ import numpy as np
 
 from reid_common import Reporter, canonical_protocol
 from reference.distance_cache import DISTANCES, DistanceCache, check_shortlist
+from reference.rerank_limits import check_rerank_params
 
 __all__ = ["DISTANCES", "RerankParams", "ScoreResult", "ranking_matrix", "score", "score_dump"]
 
@@ -60,8 +61,6 @@ class RerankParams:
     lambda_value: float = 0.3
 
     def __post_init__(self):
-        from reference.rerank import check_rerank_params
-
         lam = self.lambda_value
         if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0.0 <= lam <= 1.0:
             raise ValueError(f"lambda_value: expected a number in [0, 1], got {lam!r}")
