@@ -115,13 +115,17 @@ def format_table(summary):
         f"re_rank_features {nq:,} + {ng:,} items, {dim}-d, {summary['cpus']} CPUs, "
         f"{summary['threads']} threads",
         "",
-        "| measurement | seconds | GFLOP/s of the N x N products | peak RSS |",
-        "|---|---:|---:|---:|",
-        f"| ours (re_rank_features) | {ours['seconds']:.1f} | {ours['gflops']:.0f} | "
-        f"{ours['peak_rss'] / GIB:.2f} GiB |",
+        "| measurement | wall s | CPU s (all threads) | GFLOP/s of the N x N products | "
+        "peak RSS |",
+        "|---|---:|---:|---:|---:|",
+        f"| ours (re_rank_features) | {ours['seconds']:.1f} | {ours['cpu_seconds']:.1f} | "
+        f"{ours['gflops']:.0f} | {ours['peak_rss'] / GIB:.2f} GiB |",
         f"| GEMM floor (the N x N distance blocks, sgemm alone) | {floor['seconds']:.1f} | "
-        f"{floor['gflops']:.0f} | {floor['peak_rss'] / GIB:.2f} GiB |",
+        f"{floor['cpu_seconds']:.1f} | {floor['gflops']:.0f} | "
+        f"{floor['peak_rss'] / GIB:.2f} GiB |",
         "",
+        f"CPU-time ratio ours / floor: {summary['cpu_ratio']:.2f} (steadier than the wall-time "
+        "ratio on a shared machine)",
         f"ratio ours / floor: {summary['ratio']:.2f} (target <= {TARGET_RATIO}: "
         f"{'met' if summary['ratio'] <= TARGET_RATIO else 'NOT met'}); peak RSS "
         f"{ours['peak_rss'] / GIB:.2f} GiB (target <= {TARGET_BYTES / 1e9:.0f} GB: "
@@ -156,8 +160,9 @@ def main(argv=None):
     summary["floor"] = _spawn("floor", scale, log)
     summary["ours"] = _spawn("ours", scale, log)
     summary["ratio"] = summary["ours"]["seconds"] / summary["floor"]["seconds"]
+    summary["cpu_ratio"] = summary["ours"]["cpu_seconds"] / summary["floor"]["cpu_seconds"]
     summary["load_average_after"] = load_average()
-    summary["met"] = bool(summary["ratio"] <= TARGET_RATIO
+    summary["met"] = bool(max(summary["ratio"], summary["cpu_ratio"]) <= TARGET_RATIO
                           and summary["ours"]["peak_rss"] <= TARGET_BYTES)
     print(json.dumps(summary, indent=2) if args.json else format_table(summary))
     return 0
