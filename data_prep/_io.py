@@ -5,6 +5,7 @@ resumably, and split summaries. Atomic writes and progress come from
 Nothing here imports TensorFlow or ``reference``.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_common import Progress, atomic_path
+from reid_common import Progress, atomic_path, clashing_input, is_inside
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LINK_MODES = ("link", "copy")
@@ -83,6 +84,90 @@ def require_file(path, what="file"):
     return path
 
 
+def confined(path, root, what="image", where=None):
+    """Return ``Path(path)`` when it lies inside ``root`` after resolving ``..``
+    and symbolic links, else raise PrepError.
+
+    Args:
+        path: the file a dataset list or annotation names.
+        root: the directory it must stay in (the dataset folder SRC).
+        what: what the file is, for the message.
+        where: the message's prefix (``LIST:LINE``); default ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> confined(root / "train" / "a.jpg", root).name
+        'a.jpg'
+        >>> confined(root / ".." / "secret.jpg", root)
+        Traceback (most recent call last):
+        ...
+        data_prep._io.PrepError: ...: image resolves outside ... (dataset files must stay inside it)
+    """
+    path = Path(path)
+    if not is_inside(path, root):
+        prefix = where if where is not None else str(path)
+        raise PrepError(f"{prefix}: {what} resolves outside {root} (dataset files must stay "
+                        "inside it)")
+    return path
+
+
+def check_destination(dst, *, inputs, dataset, source):
+    """Refuse an output folder whose writing would destroy an input or another dataset.
+
+    Called before anything is read or written: ``dst`` must not be one of
+    ``inputs`` (after resolving ``..`` and links), and when it already holds a
+    prepared dataset (``dataset.json``), that must be the same dataset made
+    from the same ``source`` (re-running a converter resumes it).
+
+    Args:
+        dst: the output folder.
+        inputs: the folders and files the run reads.
+        dataset: the name of the dataset being written.
+        source: what ``dataset.json``'s ``source`` will hold for this run.
+
+    Raises:
+        PrepError: one line naming ``dst`` and the input or dataset it would
+            overwrite.
+    """
+    dst = Path(dst)
+    clash = clashing_input(dst, inputs)
+    if clash is not None:
+        raise PrepError(f"{dst}: DST is the input {clash}; writing there would replace it "
+                        "(choose another output folder)")
+    info_path = dst / "dataset.json"
+    if not info_path.exists():
+        return
+    try:
+        info = json.loads(info_path.read_bytes().decode("utf-8"))
+        held_source = info.get("source")
+        if held_source is None and "components" in info:  # combine before "source"
+            held_source = [c["source"] for c in info["components"]]
+        held = (info["dataset"], held_source)
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        raise PrepError(f"{dst}: DST holds {info_path.name} that cannot be read; refusing to "
+                        "overwrite what may be a prepared dataset (choose another output "
+                        "folder)") from None
+    if held != (dataset, source):
+        raise PrepError(
+            f"{dst}: DST already holds the prepared dataset {held[0]!r} made from "
+            f"{held[1]}; writing {dataset!r} from {source} would replace it (choose another "
+            "output folder or remove it)")
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Report an OSError raised while writing ``path`` as an OSError naming ``path``.
+
+    Copy and save routines raise errors that name the source file or a
+    temporary file (or none); a full disk should name the file being written.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from None
+
+
 # --------------------------------------------------------------------------
 # placing images
 
@@ -127,25 +212,26 @@ def place_file(src, dst, mode="link", stats=None):
         size = src.stat().st_size
     except OSError:
         raise PrepError(f"{src}: image not found") from None
-    try:
-        if dst.stat().st_size == size:
-            if stats is not None:
-                stats.skipped += 1
-            return False
-        dst.unlink()
-    except FileNotFoundError:
-        pass
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    done = False
-    if mode == "link":
+    with writing(dst):
         try:
-            os.link(src, dst)
-            done = True
-        except OSError:
-            done = False
-    if not done:
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
+            if dst.stat().st_size == size:
+                if stats is not None:
+                    stats.skipped += 1
+                return False
+            dst.unlink()
+        except FileNotFoundError:
+            pass
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        done = False
+        if mode == "link":
+            try:
+                os.link(src, dst)
+                done = True
+            except OSError:
+                done = False
+        if not done:
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
     if stats is not None:
         stats.written += 1
     return True
@@ -187,12 +273,13 @@ def save_image(array_or_image, dst, stats=None, format=None):
         if stats is not None:
             stats.skipped += 1
         return False
-    dst.parent.mkdir(parents=True, exist_ok=True)
     if format is None:
         format = "PNG" if dst.suffix.lower() == ".png" else "JPEG"
     kwargs = {"quality": 95} if format == "JPEG" else {}
-    with atomic_path(dst) as tmp:
-        image.save(tmp, format=format, **kwargs)
+    with writing(dst):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dst) as tmp:
+            image.save(tmp, format=format, **kwargs)
     if stats is not None:
         stats.written += 1
     return True

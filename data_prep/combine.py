@@ -16,10 +16,14 @@ Two ways to do that:
   it is never used).
 """
 
+from pathlib import Path
+
 import numpy as np
 
-from ._io import (PrepError, add_common_arguments, ensure_dir, materialize, report)
-from .manifest import Manifest, ManifestError, Split, load_manifest, write_manifest
+from ._io import (PrepError, add_common_arguments, check_destination, ensure_dir, materialize,
+                  report)
+from .manifest import (Manifest, ManifestError, Split, load_manifest, validate_rows,
+                       write_manifest)
 
 
 def _as_manifest(m):
@@ -89,13 +93,21 @@ def combine(dst, prepared, *, name=None, mode="link", quiet=False):
 
     Returns:
         dict with "dataset", "manifest", "summary", "files", "components".
+
+    Raises:
+        PrepError: a malformed input (one line naming its file and line), a
+            ``dst`` that is one of the inputs or holds another prepared
+            dataset (checked before anything is written).
     """
+    dst = Path(dst)
     manifests = []
     for p in prepared:
         try:
             manifests.append(load_manifest(p))
         except ManifestError as exc:
             raise PrepError(str(exc)) from None
+    inputs = [Path(p) for p in prepared] + [m.root for m in manifests]
+    sources = [str(m.root.resolve()) for m in manifests]
     rows, components, seen = [], [], {}
     offset = 0
     for m in manifests:
@@ -104,6 +116,9 @@ def combine(dst, prepared, *, name=None, mode="link", quiet=False):
             raise PrepError(f"{m.root}: has no train rows to combine")
         names = sorted({r["dataset"] for r in train})
         for n in names:
+            if n in (".", "..") or "/" in n or "\\" in n:
+                raise PrepError(f"{m.root}: dataset name {n!r} cannot be a folder name under "
+                                "DST/images/train/")
             if n in seen:
                 raise PrepError(f"{m.root}: dataset {n!r} also comes from {seen[n]}")
             seen[n] = m.root
@@ -122,10 +137,16 @@ def combine(dst, prepared, *, name=None, mode="link", quiet=False):
                            "label_offset": offset})
         offset += classes
     name = name or "+".join(c["dataset"] for c in components)
+    check_destination(dst, inputs=inputs, dataset=name, source=sources)
+    try:
+        validate_rows(rows, "market1501", source=str(dst / "manifest.jsonl"))
+    except ManifestError as exc:
+        raise PrepError(str(exc)) from None
     dst = ensure_dir(dst)
     stats = materialize(rows, dst, mode, quiet, desc="combine: placing images")
     info = write_manifest(dst, rows, dataset=name, protocol="market1501",
-                          extra={"components": components, "options": {"mode": mode}})
+                          extra={"source": sources, "components": components,
+                                 "options": {"mode": mode}})
     return {"dataset": name, "manifest": str(dst / "manifest.jsonl"),
             "summary": info["summary"], "files": stats.as_dict(), "dropped": {},
             "components": components}

@@ -37,8 +37,9 @@ import numpy as np
 
 from reid_common import Progress
 
-from ._io import (PlaceStats, PrepError, add_common_arguments, ensure_dir, report,
-                  require_file, save_image)
+from ._io import (PlaceStats, PrepError, add_common_arguments, check_destination, ensure_dir,
+                  report, require_file, save_image)
+from .hdf5_safety import hdf5_outside_file
 from .manifest import relabel, write_manifest
 
 NAME = re.compile(r"^(\d+)_(\d+)_([12])_(\d+)\.png$")
@@ -88,22 +89,42 @@ class Cuhk03File:
             self.h5 = h5py.File(self.path, "r")
         except OSError:
             raise PrepError(f"{self.path}: not a MATLAB v7.3 (HDF5) file") from None
-        if images not in self.h5:
+        try:
+            self._read_tables(images)
+        except BaseException:
             self.h5.close()
-            raise PrepError(f"{self.path}: no '{images}' dataset")
-        self.tables = []
-        for ref in np.asarray(self.h5[images][()]).ravel():
-            table = np.asarray(self.h5[ref][()]).T
-            if table.ndim != 2 or table.shape[1] != 10:
-                self.h5.close()
-                raise PrepError(f"{self.path}: '{images}' pair {len(self.tables) + 1} has shape "
-                                f"{table.shape} after transposing, expected (persons, 10)")
-            self.tables.append(table)
+            raise
         self._columns = {}
         self.offsets = np.concatenate([[0], np.cumsum([t.shape[0] for t in self.tables])])
 
+    def _read_tables(self, images):
+        if images not in self.h5:
+            raise PrepError(f"{self.path}: no '{images}' dataset")
+        self.tables = []
+        for ref in np.asarray(self._get(images)[()]).ravel():
+            table = np.asarray(self._get(ref)[()]).T
+            if table.ndim != 2 or table.shape[1] != 10:
+                raise PrepError(f"{self.path}: '{images}' pair {len(self.tables) + 1} has shape "
+                                f"{table.shape} after transposing, expected (persons, 10)")
+            self.tables.append(table)
+
     def close(self):
         self.h5.close()
+
+    def _get(self, key):
+        """``self.h5[key]`` (a name or an object reference), refused when it reads
+        from outside the file."""
+        if isinstance(key, str):
+            problem = hdf5_outside_file(self.h5, key)
+            obj = self.h5[key] if problem is None else None
+        else:
+            obj = self.h5[key]
+            problem = hdf5_outside_file(obj)
+        if problem is not None:
+            name = key if isinstance(key, str) else (obj.name or "a referenced dataset")
+            raise PrepError(f"{self.path}: {name} {problem}; refusing to read data from "
+                            "outside the file")
+        return obj
 
     def pid(self, pair, person):
         """Global 1-based pid of (pair, person)."""
@@ -111,11 +132,11 @@ class Cuhk03File:
 
     def has_image(self, pair, person, col):
         """True if the entry is a real (3-d) image."""
-        return len(self.h5[self.tables[pair - 1][person - 1, col - 1]].shape) == 3
+        return len(self._get(self.tables[pair - 1][person - 1, col - 1]).shape) == 3
 
     def image(self, pair, person, col):
         """The image [H, W, 3] uint8."""
-        arr = np.asarray(self.h5[self.tables[pair - 1][person - 1, col - 1]][()])
+        arr = np.asarray(self._get(self.tables[pair - 1][person - 1, col - 1])[()])
         return np.ascontiguousarray(arr.transpose(2, 1, 0)).astype(np.uint8, copy=False)
 
     def identities(self):
@@ -133,10 +154,10 @@ class Cuhk03File:
         """(pair, person) pairs of classic split ``index`` (0-based)."""
         if "testsets" not in self.h5:
             raise PrepError(f"{self.path}: no 'testsets' dataset (needed by --split classic)")
-        refs = np.asarray(self.h5["testsets"][()]).ravel()
+        refs = np.asarray(self._get("testsets")[()]).ravel()
         if not 0 <= index < len(refs):
             raise PrepError(f"--split-index: {index} is out of range 0..{len(refs) - 1}")
-        pairs = np.asarray(self.h5[refs[index]][()]).T
+        pairs = np.asarray(self._get(refs[index])[()]).T
         if pairs.ndim != 2 or pairs.shape[1] != 2:
             raise PrepError(f"{self.path}: testsets {index} has shape {pairs.shape}, expected (n, 2)")
         out = []
@@ -248,6 +269,8 @@ def convert(src, dst, *, images="labeled", split="paper", split_index=0, test_id
             if new_protocol is None:
                 raise PrepError(f"--new-protocol: {name} not found next to {mat}; give its path")
         new_protocol = Path(new_protocol)
+    inputs = [Path(src), mat] + ([new_protocol] if new_protocol is not None else [])
+    check_destination(dst, inputs=inputs, dataset="cuhk03", source=str(mat.resolve()))
     data = Cuhk03File(mat, images)
     try:
         rng = np.random.default_rng(seed)

@@ -32,8 +32,8 @@ import numpy as np
 
 from reid_common import Progress
 
-from ._io import (PlaceStats, PrepError, add_common_arguments, clip_box,
-                  ensure_dir, image_size_on_disk, report, require_dir, require_file,
+from ._io import (PlaceStats, PrepError, add_common_arguments, check_destination, clip_box,
+                  confined, ensure_dir, image_size_on_disk, report, require_dir, require_file,
                   save_image)
 from .manifest import relabel, write_manifest
 
@@ -118,6 +118,7 @@ class _Scenes:
 
     def size(self, name):
         if name not in self.sizes:
+            confined(self.folder / name, self.folder, f"scene {name!r}")
             size = image_size_on_disk(self.folder / name)
             if size is None:
                 raise PrepError(f"{self.folder / name}: scene image not found or unreadable")
@@ -156,6 +157,7 @@ def convert(src, dst, *, gallery_size=100, quiet=False):
     if gallery_size not in GALLERY_SIZES:
         raise PrepError(f"--gallery-size: expected one of {GALLERY_SIZES}, got {gallery_size}")
     src = require_dir(src)
+    check_destination(dst, inputs=[src], dataset="cuhk-sysu", source=str(src.resolve()))
     scene_dir = require_dir(src / "Image" / "SSM", "scene folder")
     ann = require_dir(src / "annotation", "annotation folder")
     tt = ann / "test" / "train_test"

@@ -30,7 +30,8 @@ import numpy as np
 
 from reid_common import PROTOCOLS, atomic_write_json, atomic_write_text
 
-from ._io import summarize
+from ._io import summarize, writing
+from ._reading import Confinement, parse_json
 
 FORMAT = "reid-manifest"
 VERSION = 1
@@ -38,6 +39,7 @@ MANIFEST_NAME = "manifest.jsonl"
 INFO_NAME = "dataset.json"
 SPLITS = ("train", "query", "gallery")
 _FIELDS = ("path", "pid", "label", "camid", "split", "dataset")
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 class ManifestError(ValueError):
@@ -177,6 +179,9 @@ def _check_row(obj, where):
     for key in ("pid", "label", "camid"):
         if not _is_int(obj[key]):
             raise ManifestError(f"{where}: {key!r} must be an integer, got {obj[key]!r}")
+        if not INT64_MIN <= obj[key] <= INT64_MAX:
+            raise ManifestError(f"{where}: {key!r} {obj[key]} is outside the 64-bit integer "
+                                "range")
     if obj["camid"] < 0:
         raise ManifestError(f"{where}: camid must be >= 0, got {obj['camid']}")
     if not isinstance(obj["dataset"], str) or not obj["dataset"]:
@@ -221,14 +226,17 @@ def validate_rows(rows, protocol, *, source, lines=None, root=None):
         return f"{source}:{lines[i]}"
 
     seen = {}
+    files = Confinement(root) if root is not None else None
     for i, r in enumerate(rows):
         _check_row(r, where(i))
         prev = seen.get(r["path"])
         if prev is not None:
             raise ManifestError(f"{where(i)}: duplicate path {r['path']!r} (first on line {lines[prev]})")
         seen[r["path"]] = i
-        if root is not None and not os.path.isfile(os.path.join(root, *r["path"].split("/"))):
-            raise ManifestError(f"{where(i)}: image file {r['path']!r} is missing")
+        if files is not None:
+            problem = files.check(os.path.join(files.root, *r["path"].split("/")))
+            if problem is not None:
+                raise ManifestError(f"{where(i)}: image file {r['path']!r} {problem}")
 
     # train labels: one label per (dataset, pid) and contiguous 0..L-1
     train = [i for i, r in enumerate(rows) if r["split"] == "train"]
@@ -285,9 +293,9 @@ def _read_info(root):
     if not info_path.is_file():
         raise ManifestError(f"{info_path}: not found (is {root} a prepared dataset?)")
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{info_path}: malformed JSON: {exc}") from None
+        info = parse_json(info_path.read_bytes())
+    except ValueError as exc:
+        raise ManifestError(f"{info_path}: {exc}") from None
     if not isinstance(info, dict):
         raise ManifestError(f"{info_path}: expected a JSON object")
     if info.get("format") != FORMAT:
@@ -348,14 +356,18 @@ def load_manifest(path_or_dir, check_files=True):
     if not manifest_path.is_file():
         raise ManifestError(f"{manifest_path}: not found")
     rows, lines = [], []
-    with open(manifest_path, "r", encoding="utf-8") as fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
+    try:
+        fh = open(manifest_path, "rb")
+    except OSError as exc:
+        raise ManifestError(f"{manifest_path}: cannot read: {exc.strerror or exc}") from None
+    with fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{manifest_path}:{n}: malformed JSON: {exc.msg}") from None
+                obj = parse_json(raw)
+            except ValueError as exc:
+                raise ManifestError(f"{manifest_path}:{n}: {exc}") from None
             rows.append(obj)
             lines.append(n)
     validate_rows(rows, info["protocol"], source=str(manifest_path), lines=lines,
@@ -393,9 +405,11 @@ def write_manifest(dst, rows, *, dataset, protocol, extra=None, check_files=True
             "summary": summarize(rows)}
     if extra:
         info.update(extra)
-    atomic_write_text(dst / MANIFEST_NAME, "\n".join(ordered) + ("\n" if ordered else ""),
-                      newline="\n")
-    atomic_write_json(dst / INFO_NAME, info, sort_keys=False)
+    with writing(dst / MANIFEST_NAME):
+        atomic_write_text(dst / MANIFEST_NAME, "\n".join(ordered) + ("\n" if ordered else ""),
+                          newline="\n")
+    with writing(dst / INFO_NAME):
+        atomic_write_json(dst / INFO_NAME, info, sort_keys=False)
     return info
 
 

@@ -23,8 +23,8 @@ Protocol: "market1501".
 
 import re
 
-from ._io import (IMAGE_SUFFIXES, PrepError, add_common_arguments, ensure_dir,
-                  materialize, report, require_dir)
+from ._io import (IMAGE_SUFFIXES, PrepError, add_common_arguments, check_destination,
+                  confined, ensure_dir, materialize, report, require_dir)
 from .manifest import relabel, write_manifest
 
 PATTERNS = {
@@ -62,6 +62,7 @@ def scan_folder(folder, dataset):
         if parsed is None:
             raise PrepError(f"{p}: file name does not follow the {dataset} naming")
         pid, camid = parsed
+        confined(p, folder.parent)
         if camid < 1:
             raise PrepError(f"{p}: camera number must be >= 1")
         out.append((p.name, pid, camid))
@@ -94,6 +95,7 @@ def convert(src, dst, *, dataset="market1501", mode="link", quiet=False):
     if dataset not in PATTERNS:
         raise PrepError(f"--dataset: unknown dataset {dataset!r}")
     src = require_dir(src)
+    check_destination(dst, inputs=[src], dataset=dataset, source=str(src.resolve()))
     for _, folder in FOLDERS:
         if not (src / folder).is_dir():
             raise PrepError(f"{src / folder}: missing (expected the {dataset} layout with "

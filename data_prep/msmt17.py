@@ -17,9 +17,9 @@ Protocol: "market1501".
 
 from pathlib import Path
 
-from ._io import (PrepError, add_common_arguments, ensure_dir, materialize, report,
-                  require_dir, require_file)
-from .manifest import relabel, write_manifest
+from ._io import (PrepError, add_common_arguments, check_destination, confined, ensure_dir,
+                  materialize, report, require_dir, require_file)
+from .manifest import INT64_MAX, relabel, write_manifest
 
 LISTS = (("train", "list_train.txt", "train"), ("train", "list_val.txt", "train"),
          ("query", "list_query.txt", "test"), ("gallery", "list_gallery.txt", "test"))
@@ -41,21 +41,33 @@ def camera_of(name):
 def read_list(list_path, base, src):
     """Parse one list file into (source path, file name, pid, camid) tuples."""
     out = []
-    text = list_path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = list_path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = list_path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise PrepError(f"{list_path}:{line}: not valid UTF-8") from None
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
-        if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+        digits = fields[1].lstrip("-") if len(fields) == 2 else ""
+        if not (digits.isascii() and digits.isdigit()):
             raise PrepError(f"{list_path}:{n}: expected 'relative/path.jpg label', got {line.strip()!r}")
+        if len(digits) > 19 or int(digits) > INT64_MAX:
+            raise PrepError(f"{list_path}:{n}: label {fields[1][:30]} is outside the 64-bit "
+                            "integer range")
         rel, pid = fields[0], int(fields[1])
         if pid < 0:
             raise PrepError(f"{list_path}:{n}: negative label {pid}")
+        if rel.startswith(("/", "\\")) or Path(rel).is_absolute():
+            raise PrepError(f"{list_path}:{n}: image {rel!r} is an absolute path (list paths "
+                            f"are relative to {base} or {src})")
         candidate = base / rel
         if not candidate.is_file():
             candidate = src / rel
         if not candidate.is_file():
             raise PrepError(f"{list_path}:{n}: image {rel!r} not found under {base} or {src}")
+        confined(candidate, src, f"image {rel!r}", where=f"{list_path}:{n}")
         name = Path(rel).name
         try:
             camid = camera_of(name)
@@ -79,6 +91,7 @@ def convert(src, dst, *, include_val=True, mode="link", quiet=False):
         dict with "dataset", "manifest", "summary", "files", "dropped".
     """
     src = require_dir(src)
+    check_destination(dst, inputs=[src], dataset="msmt17", source=str(src.resolve()))
     rows, names = [], {}
     for split, list_name, folder in LISTS:
         if list_name == "list_val.txt" and not include_val:

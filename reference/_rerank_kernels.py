@@ -143,51 +143,67 @@ def reciprocal_sets(knn, h):
 
 
 @numba.njit(cache=True)
-def _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf):
-    """Expansion set E of row i into ebuf (sorted, unique); returns |E|."""
+def _expand_row(i, knn, k1p, sorted_knn, rc, rc_len, rbuf, ebuf, mark):
+    """Expansion set E of row i into ebuf (sorted, unique); returns |E|.
+
+    ``sorted_knn[f]`` is ``knn[f, :k1p]`` sorted (membership by binary
+    search); ``mark`` is an [N] scratch array of this thread, its entries
+    never equal to ``-(i + 1)`` or ``-(i + 1) - n`` on entry for this ``i``.
+    Cost O(k1 * h + |E| log |E|) per row.
+    """
+    n = knn.shape[0]
+    stamp = -(i + 1)  # marks members of R(i)
+    stamp_e = stamp - n  # marks members of E(i)
     nr = 0
     for s in range(k1p):
         f = knn[i, s]
-        for u in range(k1p):
-            if knn[f, u] == i:
-                rbuf[nr] = f
-                nr += 1
-                break
-    ne = 0
+        lo = 0
+        hi = k1p
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sorted_knn[f, mid] < i:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < k1p and sorted_knn[f, lo] == i:
+            rbuf[nr] = f
+            nr += 1
     for s in range(nr):
-        ebuf[ne] = rbuf[s]
-        ne += 1
+        mark[rbuf[s]] = stamp
+    ne = 0
     for s in range(nr):
         c = rbuf[s]
         size = rc_len[c]
         common = 0
         for u in range(size):
-            x = rc[c, u]
-            for w in range(nr):
-                if rbuf[w] == x:
-                    common += 1
-                    break
+            if mark[rc[c, u]] == stamp:
+                common += 1
         if common > (2.0 / 3.0) * size:
             for u in range(size):
-                ebuf[ne] = rc[c, u]
-                ne += 1
-    for s in range(1, ne):  # insertion sort (|E| is small)
-        x = ebuf[s]
-        p = s
-        while p > 0 and ebuf[p - 1] > x:
-            ebuf[p] = ebuf[p - 1]
-            p -= 1
-        ebuf[p] = x
-    n = 0
-    for s in range(ne):
-        if s == 0 or ebuf[s] != ebuf[n - 1]:
-            ebuf[n] = ebuf[s]
-            n += 1
-    return n
+                x = rc[c, u]
+                if mark[x] != stamp and mark[x] != stamp_e:
+                    mark[x] = stamp_e
+                    ebuf[nr + ne] = x
+                    ne += 1
+    for s in range(nr):
+        ebuf[s] = rbuf[s]
+    total = nr + ne
+    ebuf[:total].sort()
+    return total
 
 
 @numba.njit(cache=True, parallel=True)
-def expansion_counts(knn, k1p, rc, rc_len, nchunks):
+def sorted_prefix(knn, k1p):
+    """[N, k1p] int64: each row's first k1p neighbours, sorted by index."""
+    n = knn.shape[0]
+    out = np.empty((n, k1p), np.int64)
+    for i in prange(n):
+        out[i] = np.sort(knn[i, :k1p])
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def expansion_counts(knn, k1p, sorted_knn, rc, rc_len, nchunks):
     """|E| of every row (see :func:`_expand_row`)."""
     n = knn.shape[0]
     h = rc.shape[1]
@@ -195,21 +211,23 @@ def expansion_counts(knn, k1p, rc, rc_len, nchunks):
     for ch in prange(nchunks):
         rbuf = np.empty(k1p, np.int64)
         ebuf = np.empty(k1p + k1p * h, np.int64)
+        mark = np.zeros(n, np.int64)
         for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            counts[i] = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
+            counts[i] = _expand_row(i, knn, k1p, sorted_knn, rc, rc_len, rbuf, ebuf, mark)
     return counts
 
 
 @numba.njit(cache=True, parallel=True)
-def expansion_fill(knn, k1p, rc, rc_len, nchunks, indptr, indices):
+def expansion_fill(knn, k1p, sorted_knn, rc, rc_len, nchunks, indptr, indices):
     """Write every row's E into the CSR column array ``indices``."""
     n = knn.shape[0]
     h = rc.shape[1]
     for ch in prange(nchunks):
         rbuf = np.empty(k1p, np.int64)
         ebuf = np.empty(k1p + k1p * h, np.int64)
+        mark = np.zeros(n, np.int64)
         for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            ne = _expand_row(i, knn, k1p, rc, rc_len, rbuf, ebuf)
+            ne = _expand_row(i, knn, k1p, sorted_knn, rc, rc_len, rbuf, ebuf, mark)
             p0 = indptr[i]
             for s in range(ne):
                 indices[p0 + s] = ebuf[s]
@@ -368,21 +386,22 @@ def gallery_inverted_index(indptr, indices, data, num_query):
 
 
 @numba.njit(cache=True, parallel=True)
-def jaccard_combine(indptr, indices, data, inv_ptr, inv_rows, inv_vals, lambda_value, nchunks, out):
-    """out[i, j] <- (1 - lambda) * jaccard(i, Q + j) + lambda * out[i, j], in place.
+def jaccard_combine(indptr, indices, data, inv_ptr, inv_rows, inv_vals, lambda_value, q0, q1,
+                    nchunks, out):
+    """out[i, j] <- (1 - lambda) * jaccard(i, Q + j) + lambda * out[i, j] for queries q0..q1-1.
 
     ``out`` holds C[i, Q + j] on entry. The shared mass of query i and gallery
     item j is accumulated over the columns of V[i] in increasing order.
     """
-    nq = out.shape[0]
+    nq = q1 - q0
     ng = out.shape[1]
     w_jac = np.float32(1.0 - lambda_value)
     w_dist = np.float32(lambda_value)
     one = np.float32(1)
     two = np.float32(2)
     for ch in prange(nchunks):
-        lo = ch * nq // nchunks
-        hi = (ch + 1) * nq // nchunks
+        lo = q0 + ch * nq // nchunks
+        hi = q0 + (ch + 1) * nq // nchunks
         shared = np.zeros(ng, np.float32)
         for i in range(lo, hi):
             for p in range(indptr[i], indptr[i + 1]):

@@ -21,7 +21,9 @@ from reid_common import atomic_path
 
 SCHEMA_VERSION = 1
 SPLITS = ("query", "gallery")
-_ATTRS = ("schema_version", "protocol", "model", "dataset", "created")
+_ATTRS = ("schema_version", "protocol", "model", "dataset", "created", "image_root")
+_INT64 = np.iinfo(np.int64)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DumpError(ValueError):
@@ -45,7 +47,8 @@ class FeatureDump:
             and ``path`` list[str].
         gallery: the same for the G gallery items.
         attrs: dict with ``schema_version`` (int), ``protocol``, ``model``,
-            ``dataset`` and ``created`` (str).
+            ``dataset``, ``created`` and ``image_root`` (str; ``""`` when the
+            file does not record one).
         gallery_lists: list of Q int64 arrays (query i's gallery indices), or
             None when the dump has no ``protocol`` group.
     """
@@ -114,16 +117,31 @@ def _float_array(path, name, value, ndim):
     if arr.ndim != ndim:
         want = "[N, C]" if ndim == 2 else "[N, H, c]"
         raise DumpError(path, name, f"expected a {ndim}-d array {want}, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
     finite = np.isfinite(arr)
     if not finite.all():
         bad = arr.size - int(np.count_nonzero(finite))
         raise DumpError(path, name, f"contains {bad} NaN or infinite value(s)")
-    return arr
+    if arr.dtype.itemsize > 4 and arr.size:
+        big = np.abs(arr) > _FLOAT32_MAX
+        if big.any():
+            raise DumpError(
+                path, name,
+                f"{int(np.count_nonzero(big))} value(s) beyond the float32 range "
+                f"(largest magnitude {float(np.abs(arr).max()):.3g} > {_FLOAT32_MAX:.3g})",
+            )
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _int_array(path, name, value, n):
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise DumpError(path, name, f"expected int64 values: {exc}") from None
+    if arr.dtype == object and arr.ndim == 1 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+        bad = next((int(v) for v in arr if not _INT64.min <= int(v) <= _INT64.max), None)
+        if bad is not None:
+            raise DumpError(path, name, f"value {bad} does not fit a 64-bit signed integer")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise DumpError(path, name, f"expected int64, got dtype {arr.dtype}")
     if arr.ndim != 1:
@@ -131,6 +149,10 @@ def _int_array(path, name, value, n):
     if n is not None and arr.shape[0] != n:
         split = name.split("/")[0]
         raise DumpError(path, name, f"has length {arr.shape[0]} but {split}/global has {n} rows")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
+        top = int(arr.max())
+        if top > _INT64.max:
+            raise DumpError(path, name, f"value {top} does not fit a 64-bit signed integer")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -229,6 +251,7 @@ def write_dump(
     model="",
     dataset="",
     gallery_lists=None,
+    image_root=None,
 ):
     """Write a feature dump atomically.
 
@@ -249,6 +272,9 @@ def write_dump(
         dataset: dataset name (attribute ``dataset``).
         gallery_lists: None, or a list of Q integer arrays: query i is ranked
             against gallery items ``gallery_lists[i]`` only (CUHK-SYSU).
+        image_root: the directory the ``path`` entries are relative to (the
+            prepared dataset's directory), stored as the ``image_root``
+            attribute; reports only draw images inside it. None: not stored.
 
     Returns:
         The path written, as a str.
@@ -272,7 +298,10 @@ def write_dump(
     q = _check_split(path, "query", query)
     g = _check_split(path, "gallery", gallery)
     _check_dims(path, q, g)
-    for key, value in (("protocol", protocol), ("model", model), ("dataset", dataset)):
+    if image_root is not None:
+        image_root = os.path.abspath(os.fspath(image_root))
+    for key, value in (("protocol", protocol), ("model", model), ("dataset", dataset),
+                       ("image_root", "" if image_root is None else image_root)):
         if not isinstance(value, str):
             raise DumpError(path, "/", f"attribute {key} must be a str, got {type(value).__name__}")
     if not protocol:
@@ -306,6 +335,8 @@ def write_dump(
             f.attrs["protocol"] = protocol
             f.attrs["model"] = model
             f.attrs["dataset"] = dataset
+            if image_root is not None:
+                f.attrs["image_root"] = image_root
             f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"
             )
@@ -388,6 +419,7 @@ def read_dump(path):
                 splits[split] = _read_split(path, f, split)
             _check_dims(path, splits["query"], splits["gallery"])
             gallery_lists = None
+            _check_inside(path, f, "protocol")
             if "protocol" in f:
                 grp = f["protocol"]
                 if not isinstance(grp, h5py.Group):
@@ -460,9 +492,19 @@ def _read_attrs(path, f):
     return attrs
 
 
+def _check_inside(path, f, name):
+    """DumpError when ``f[name]`` would read data from outside the file."""
+    from data_prep import hdf5_outside_file
+
+    problem = hdf5_outside_file(f, name)
+    if problem is not None:
+        raise DumpError(path, name, f"{problem}; a dump must hold its data itself")
+
+
 def _read_split(path, f, split):
     import h5py
 
+    _check_inside(path, f, split)
     if split not in f:
         raise DumpError(path, split, "missing group (required)")
     if not isinstance(f[split], h5py.Group):
@@ -478,6 +520,7 @@ def _read_split(path, f, split):
 def _read_dataset(path, f, name, required, strings=False):
     import h5py
 
+    _check_inside(path, f, name)
     if name not in f:
         if required:
             raise DumpError(path, name, "missing (required)")

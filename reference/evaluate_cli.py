@@ -18,11 +18,14 @@ from reid_common import (
     Reporter,
     UsageError,
     add_version_argument,
+    clashing_input,
     one_line,
     run_main,
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
+from reference.rerank_limits import MAX_K1, MAX_K2
+from reference.synthetic import DEMO_FILE
 
 PROG = "reid-evaluate"
 
@@ -92,8 +95,14 @@ def build_parser():
             "aligned distances take long unless --shortlist is given)"
         ),
     )
-    parser.add_argument("--k1", type=int, default=20, help="re-ranking k1 (default 20)")
-    parser.add_argument("--k2", type=int, default=6, help="re-ranking k2 (default 6)")
+    parser.add_argument(
+        "--k1", type=int, default=20,
+        help=f"re-ranking k1, the k-reciprocal neighbourhood size, in [1, {MAX_K1}] "
+             "(default 20)")
+    parser.add_argument(
+        "--k2", type=int, default=6,
+        help=f"re-ranking k2, the neighbours averaged by query expansion, in [1, {MAX_K2}] "
+             "(default 6)")
     parser.add_argument(
         "--lambda",
         dest="lambda_value",
@@ -191,8 +200,14 @@ def _check_args(args):
         raise UsageError(f"--max-rank: must be >= 1, got {args.max_rank}")
     if args.k1 < 1:
         raise UsageError(f"--k1: must be >= 1, got {args.k1}")
+    if args.k1 > MAX_K1:
+        raise UsageError(f"--k1: must be <= {MAX_K1}, got {args.k1} (re-ranking's cost grows "
+                         "like N * k1^2; docs/evaluate.md)")
     if args.k2 < 1:
         raise UsageError(f"--k2: must be >= 1, got {args.k2}")
+    if args.k2 > MAX_K2:
+        raise UsageError(f"--k2: must be <= {MAX_K2}, got {args.k2} (re-ranking's cost grows "
+                         "like Q * (k2 * k1)^2; docs/evaluate.md)")
     if not 0.0 <= args.lambda_value <= 1.0:
         raise UsageError(f"--lambda: must be in [0, 1], got {args.lambda_value}")
     if args.repeats < 1:
@@ -222,6 +237,33 @@ def _check_args(args):
         reports.check_report_arguments(args)
     except reports.ReportError as exc:
         raise UsageError(str(exc)) from None
+    _check_outputs(args)
+
+
+def _check_outputs(args):
+    """Refuse an output file that is an input dump or another output (before any work)."""
+    inputs = list(args.dumps)
+    if args.demo is not None:
+        demo = os.path.join(args.demo, DEMO_FILE)
+        clash = clashing_input(demo, inputs)
+        if clash is not None:
+            raise UsageError(f"--demo: {demo} would replace the input dump {clash}")
+        inputs.append(demo)
+    outputs = [(flag, getattr(args, flag)) for flag in ("json", "csv", "plot")]
+    if args.out is not None and args.out.lower().endswith(".png"):
+        outputs.append(("out", args.out))
+    seen = []
+    for flag, path in outputs:
+        if path is None:
+            continue
+        clash = clashing_input(path, inputs)
+        if clash is not None:
+            raise UsageError(f"--{flag}: {path} is the input dump {clash}; writing it would "
+                             "replace the dump")
+        for other_flag, other in seen:
+            if clashing_input(path, [other]) is not None:
+                raise UsageError(f"--{flag}: {path} is also the --{other_flag} output")
+        seen.append((flag, path))
 
 
 def _check_dump(dump, args):

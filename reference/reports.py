@@ -16,7 +16,7 @@ from reference.figures import (
     ranked_list_figure,
     sample_queries,
 )
-from reference.figures.images import resolve_image
+from reference.figures.images import image_roots, locate_image
 from reference.figures.ranked_list import protocol_rules
 
 __all__ = [
@@ -100,8 +100,11 @@ def add_report_arguments(parser):
         metavar="DIR",
         default=None,
         help=(
-            "directory the dump's relative image paths start from (the prepared "
-            "dataset's directory); default: the current directory, then the dump's"
+            "directory the dump's image paths start from (the prepared dataset's "
+            "directory); default: the dump's image_root attribute when that directory "
+            "exists, else the current directory, then the dump's. Only images inside "
+            "it are drawn; a path leading outside it (absolute, '..', a symbolic link) "
+            "is drawn as a grey placeholder with a warning"
         ),
     )
     return group
@@ -236,13 +239,19 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
         if getattr(args, "normalize", False):
             local_q, local_g = normalize_rows(local_q), normalize_rows(local_g)
         images = []
+        roots = image_roots(args.image_root, dump)
         for split, index in (("query", qi), ("gallery", gi)):
             paths = getattr(dump, split).get("path")
-            resolved = None
+            resolved, why = None, None
             if paths is not None:
-                resolved = resolve_image(paths[index], args.image_root, dump_path)
+                resolved, why = locate_image(paths[index], roots)
             if resolved is None:
-                what = f"{paths[index]} not found" if paths is not None else "no image paths"
+                if paths is None:
+                    what = "no image paths"
+                elif why == "outside":
+                    what = f"{paths[index]} leads outside the image root ({', '.join(roots)})"
+                else:
+                    what = f"{paths[index]} not found"
                 messages.append(f"--alignment: {split} {index}: {what}; grey placeholder drawn")
             images.append(resolved)
         q_pid, g_pid = int(dump.query["pid"][qi]), int(dump.gallery["pid"][gi])

@@ -27,6 +27,7 @@ import numpy as np
 
 from reid_common import Reporter, canonical_protocol
 from reference.distance_cache import DISTANCES, DistanceCache, check_shortlist
+from reference.rerank_limits import check_rerank_params
 
 __all__ = ["DISTANCES", "RerankParams", "ScoreResult", "ranking_matrix", "score", "score_dump"]
 
@@ -44,8 +45,10 @@ class RerankParams:
     """Settings of k-reciprocal re-ranking (Zhong et al. 2017).
 
     Args:
-        k1: size of the k-reciprocal neighbourhood (>= 1).
-        k2: neighbours averaged by the local query expansion (>= 1).
+        k1: size of the k-reciprocal neighbourhood, in [1, 200]
+            (``reference.rerank.MAX_K1``).
+        k2: neighbours averaged by the local query expansion, in [1, 50]
+            (``reference.rerank.MAX_K2``).
         lambda_value: weight of the original distance, in [0, 1].
 
     Example:
@@ -58,12 +61,13 @@ class RerankParams:
     lambda_value: float = 0.3
 
     def __post_init__(self):
-        object.__setattr__(self, "k1", _int_at_least("k1", self.k1, 1))
-        object.__setattr__(self, "k2", _int_at_least("k2", self.k2, 1))
         lam = self.lambda_value
         if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0.0 <= lam <= 1.0:
             raise ValueError(f"lambda_value: expected a number in [0, 1], got {lam!r}")
-        object.__setattr__(self, "lambda_value", float(lam))
+        k1, k2, lam = check_rerank_params(self.k1, self.k2, lam)
+        object.__setattr__(self, "k1", k1)
+        object.__setattr__(self, "k2", k2)
+        object.__setattr__(self, "lambda_value", lam)
 
 
 def _rerank_params(rerank):
@@ -195,7 +199,8 @@ def ranking_matrix(cache, distance, *, rerank=None, progress=None):
         progress.say(what + "; Q x Q and G x G distances in blocks)")
         return np.asarray(
             re_rank_features(feats["query"]["global"], feats["gallery"]["global"],
-                             k1=params.k1, k2=params.k2, lambda_value=params.lambda_value),
+                             k1=params.k1, k2=params.k2, lambda_value=params.lambda_value,
+                             progress=progress),
             np.float32,
         )
     gb = 4.0 * (2 * q * g + 2 * q * q + 2 * g * g) / 1e9
@@ -204,7 +209,8 @@ def ranking_matrix(cache, distance, *, rerank=None, progress=None):
     q_q = cache.matrix(distance, "query", "query", keep=False)
     g_g = cache.matrix(distance, "gallery", "gallery", keep=False)
     return np.asarray(
-        re_rank(q_g, q_q, g_g, k1=params.k1, k2=params.k2, lambda_value=params.lambda_value),
+        re_rank(q_g, q_q, g_g, k1=params.k1, k2=params.k2, lambda_value=params.lambda_value,
+                progress=progress),
         np.float32,
     )
 

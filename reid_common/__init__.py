@@ -12,6 +12,8 @@ from reid_common.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    clashing_input,
+    is_inside,
     same_file,
 )
 from reid_common.cli import (
@@ -53,7 +55,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "canonical_protocol",
+    "clashing_input",
     "format_duration",
+    "is_inside",
     "one_line",
     "package_version",
     "run_main",

@@ -126,8 +126,57 @@ def atomic_write_json(path, obj, *, indent=2, sort_keys=True):
 
 
 def same_file(a, b):
-    """True when paths ``a`` and ``b`` name the same existing file (links included)."""
+    """True when paths ``a`` and ``b`` name the same file or directory.
+
+    Existing files are compared by device and inode (symbolic links, hard
+    links and ``..`` included); a path that does not exist yet is compared by
+    its resolved form (``os.path.realpath``).
+
+    Example:
+        >>> same_file("a/../b.txt", "b.txt"), same_file("a.txt", "b.txt")
+        (True, False)
+    """
     try:
         return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+    except (OSError, ValueError):
+        return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
+
+
+def clashing_input(output, inputs):
+    """The first of ``inputs`` that names the same file as ``output``, or None.
+
+    An output that is also an input would be overwritten before (or while) it
+    is read; tools call this before writing anything and refuse with an error
+    naming both paths.
+
+    Args:
+        output: the path a tool is about to write (file or directory).
+        inputs: the paths it reads.
+
+    Example:
+        >>> clashing_input("runs/./x.h5", ["y.h5", "runs/x.h5"])
+        'runs/x.h5'
+        >>> clashing_input("out.json", ["y.h5"]) is None
+        True
+    """
+    for candidate in inputs:
+        if same_file(output, candidate):
+            return candidate
+    return None
+
+
+def is_inside(path, root):
+    """True when ``path`` lies in the directory ``root`` after resolving ``..`` and links.
+
+    Both are resolved with ``os.path.realpath``; ``root`` itself counts as inside.
+
+    Example:
+        >>> is_inside("data/images/a.jpg", "data"), is_inside("data/../secret.jpg", "data")
+        (True, False)
+    """
+    try:
+        real = os.path.realpath(os.fspath(path))
+        base = os.path.realpath(os.fspath(root))
+    except (OSError, ValueError):
+        return False
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)

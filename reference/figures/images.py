@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from reid_common import is_inside
+
 PLACEHOLDER_COLOUR = (150, 150, 150)
 EMPTY_TILE = (235, 235, 235)
 
@@ -22,24 +24,57 @@ class ReportWarning(UserWarning):
     """Something a report could only draw approximately (a missing image file)."""
 
 
-def resolve_image(path, image_root=None, dump_path=None):
-    """Absolute path of an image named in a dump, or None when no file exists.
+def image_roots(image_root=None, dump=None):
+    """The directories a dump's image paths may resolve in, in the order tried.
 
-    Relative paths are tried against ``image_root`` when given, otherwise
-    against the current directory and then the dump's directory.
+    ``image_root`` (``--image-root``) when given; else the dump's recorded
+    ``image_root`` attribute when that directory exists; else the current
+    directory and the dump's directory.
+
+    Args:
+        image_root: a directory chosen by the user, or None.
+        dump: the :class:`reference.FeatureDump` (or None).
+
+    Example:
+        >>> image_roots("/data/market")
+        ['/data/market']
     """
-    if os.path.isabs(path):
-        return path if os.path.isfile(path) else None
     if image_root is not None:
-        candidates = [os.path.join(image_root, path)]
-    else:
-        candidates = [path]
-        if dump_path is not None:
-            candidates.append(os.path.join(os.path.dirname(os.path.abspath(dump_path)), path))
-    for candidate in candidates:
+        return [os.fspath(image_root)]
+    attrs = getattr(dump, "attrs", None) or {}
+    recorded = attrs.get("image_root") or ""
+    if recorded and os.path.isdir(recorded):
+        return [recorded]
+    roots = [os.getcwd()]
+    path = getattr(dump, "path", None)
+    if path:
+        roots.append(os.path.dirname(os.path.abspath(path)))
+    return roots
+
+
+def locate_image(path, roots):
+    """Where an image named in a dump lies: ``(file, None)`` or ``(None, why)``.
+
+    A relative path is joined to each root in turn, an absolute one is taken
+    as it is; either way the file must lie inside that root after resolving
+    ``..`` and symbolic links. ``why`` is ``"outside"`` when every candidate
+    lies outside its root and ``"missing"`` otherwise.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> locate_image("/etc/passwd", [root]), locate_image("a.jpg", [root])
+        ((None, 'outside'), (None, 'missing'))
+    """
+    outside = bool(roots)
+    for root in roots:
+        candidate = path if os.path.isabs(path) else os.path.join(root, path)
+        if not is_inside(candidate, root):
+            continue
+        outside = False
         if os.path.isfile(candidate):
-            return candidate
-    return None
+            return candidate, None
+    return None, "outside" if outside else "missing"
 
 
 def load_image(source):

@@ -19,10 +19,11 @@ from reference.figures.images import (
     ReportError,
     ReportWarning,
     fit_image,
+    image_roots,
     label_font,
     load_image,
+    locate_image,
     placeholder_image,
-    resolve_image,
 )
 
 # layout (pixels); documented in ranked_list_layout
@@ -291,7 +292,11 @@ def ranked_list_figure(
         protocol: protocol name (default: the dump's attribute).
         distance_name: shown in the header (for example ``global+local``).
         image_root: directory that relative image paths are relative to
-            (default: the current directory, then the dump's directory).
+            (default: the dump's ``image_root`` attribute when that directory
+            exists, else the current directory, then the dump's directory).
+            Only files inside the root are drawn (after resolving ``..`` and
+            symbolic links); a path that leads outside it, absolute or not, is
+            drawn as a grey placeholder and reported through ``warn``.
         prefix: file-name prefix.
         tile_size: (h, w) of a tile's image area in pixels.
         warn: callable taking one message (default ``warnings.warn`` with
@@ -329,13 +334,15 @@ def ranked_list_figure(
     h, w = (int(v) for v in tile_size)
     font = label_font()
     missing_paths = []
+    refused_paths = []
+    roots = image_roots(image_root, dump)
 
     def tile(split, index):
         name = getattr(dump, split)["path"][index]
-        resolved = resolve_image(name, image_root, dump.path)
+        resolved, why = locate_image(name, roots)
         img = load_image(resolved) if resolved is not None else None
         if img is None:
-            missing_paths.append(name)
+            (refused_paths if why == "outside" else missing_paths).append(name)
             return placeholder_image((w, h))
         return fit_image(img, w, h)
 
@@ -344,7 +351,7 @@ def ranked_list_figure(
         q = int(q)
         if not 0 <= q < dump.num_query:
             raise ReportError(f"query index {q} is out of range [0, {dump.num_query})")
-        before = len(missing_paths)
+        before = len(missing_paths) + len(refused_paths)
         ranked = ranked_gallery(dump, distmat, q, protocol)
         order = ranked[:top_n]
         q_pid = int(dump.query["pid"][q])
@@ -375,8 +382,13 @@ def ranked_list_figure(
                 "distances": [float(distmat[q, g]) for g in order],
                 "matches": matches,
                 "boxes": [layout["query_box"]] + layout["gallery_boxes"][: len(order)],
-                "missing_images": len(missing_paths) - before,
+                "missing_images": len(missing_paths) + len(refused_paths) - before,
             }
+        )
+    if refused_paths:
+        warn(
+            f"{len(refused_paths)} image path(s) lead outside the image root "
+            f"({', '.join(roots)}), drawn as grey placeholders (first: {refused_paths[0]})"
         )
     if missing_paths:
         warn(
