@@ -150,7 +150,7 @@ def _resolve_images(dump, plans, image_root):
         if (split, index) in out:
             continue
         name = getattr(dump, split)["path"][index]
-        found = resolve_image(name, image_root, dump.path)
+        found = resolve_image(name, image_root, dump)
         if found is None:
             where = (f"under --image-root {image_root}" if image_root is not None
                      else "relative to the current directory or the dump's directory")

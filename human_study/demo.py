@@ -81,7 +81,7 @@ def find_run_dump(runs="runs"):
         return None, f"{newest} has no image paths"
     sample = [dump.query["path"][0], dump.gallery["path"][0], dump.gallery["path"][-1]]
     for root in [None] + _image_roots(Path(newest).parent.parent):
-        if all(resolve_image(p, root, newest) for p in sample):
+        if all(resolve_image(p, root, dump) for p in sample):
             return newest, root
     return None, f"the images of {newest} were not found"
 

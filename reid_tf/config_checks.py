@@ -11,6 +11,7 @@ import math
 from reid_tf.config import ConfigError, flag_of
 from reid_tf.keras_files import keras_file_problem
 from reid_tf.loss_settings import LossSettingsError
+from reference.rerank_limits import MAX_K1, MAX_K2
 
 # integer settings and their smallest value
 _AT_LEAST = {
@@ -23,6 +24,8 @@ _AT_LEAST = {
 # the largest seeds: --seed seeds NumPy's global generator (32 bits), the
 # synthetic generator takes 63-bit seeds
 _SEED_LIMITS = {"seed": 2 ** 32 - 1, "synthetic_seed": 2 ** 63 - 1}
+# integer settings and their largest value (re-ranking's cost grows with k1, k2)
+_AT_MOST = {"rerank_k1": MAX_K1, "rerank_k2": MAX_K2}
 
 
 def _is_number(value):
@@ -77,7 +80,7 @@ def validate_config(cfg):
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{flag_of(name)}: must be >= {low} (got {value!r})")
-    for name, limit in _SEED_LIMITS.items():
+    for name, limit in {**_SEED_LIMITS, **_AT_MOST}.items():
         if getattr(cfg, name) > limit:
             raise ConfigError(f"{flag_of(name)}: must be <= {limit} (got {getattr(cfg, name)})")
     if len(cfg.image_size) != 2 or min(cfg.image_size) < 32:

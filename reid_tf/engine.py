@@ -74,7 +74,7 @@ def evaluate_sets(feature_model, test_sets, cfg, *, kinds, progress, dumps=None,
             raise SettingError("{error}", error=exc.detail) from None
         if dumps is not None:
             write_test_dump(dumps(t.name), query, gallery, lists, protocol=t.manifest.protocol,
-                            model_name=model_name, dataset=t.name)
+                            model_name=model_name, dataset=t.name, image_root=t.manifest.root)
         metrics = evaluate_features(
             query, gallery, protocol=t.manifest.protocol, gallery_lists=lists,
             kinds=kinds, rerank=(cfg.rerank_k1, cfg.rerank_k2, cfg.rerank_lambda),

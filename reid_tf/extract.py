@@ -259,7 +259,8 @@ def _relative(path, root):
         return str(path)
 
 
-def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name, dataset):
+def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name, dataset,
+                    image_root=None):
     """Writes one dump with ``reference.write_dump`` (atomic).
 
     Args:
@@ -268,6 +269,8 @@ def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name
         protocol: evaluation protocol of the dataset.
         model_name: free-form model description.
         dataset: dataset name.
+        image_root: the folder the relative image paths resolve against (the
+            dataset root), recorded in the dump; None records none.
 
     Returns:
         str: the path written.
@@ -277,6 +280,7 @@ def write_test_dump(path, query, gallery, gallery_lists, *, protocol, model_name
     return write_dump(
         os.fspath(path), query, gallery, protocol=protocol, model=model_name,
         dataset=dataset, gallery_lists=gallery_lists,
+        image_root=None if image_root is None else os.path.abspath(os.fspath(image_root)),
     )
 
 
@@ -331,7 +335,7 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
     if normalize:
         model_name += ", L2-normalised"
     write_test_dump(out, query, gallery, lists, protocol=manifest.protocol,
-                    model_name=model_name, dataset=manifest.dataset)
+                    model_name=model_name, dataset=manifest.dataset, image_root=manifest.root)
     return {
         "out": out,
         "dataset": manifest.dataset,

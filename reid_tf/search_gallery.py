@@ -271,6 +271,6 @@ def dump_gallery(path):
     if names is None:
         paths = [f"{path}[gallery {i}]" for i in range(dump.num_gallery)]
     else:
-        paths = [resolve_image(name, root, dump.path) or name for name in names]
+        paths = [resolve_image(name, root, dump) or name for name in names]
     features = {k: dump.gallery[k] for k in ("global", "local") if k in dump.gallery}
     return Gallery(paths=paths, features=features, source=path)

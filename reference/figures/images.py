@@ -77,6 +77,30 @@ def locate_image(path, roots):
     return None, "outside" if outside else "missing"
 
 
+def resolve_image(path, image_root=None, dump=None):
+    """The file of an image named in a dump, or None when it is missing or outside its root.
+
+    The roots are :func:`image_roots` of ``image_root`` and ``dump``, the rules
+    those of :func:`locate_image`.
+
+    Args:
+        path: the image path as the dump stores it.
+        image_root: a directory chosen by the user, or None.
+        dump: the :class:`reference.FeatureDump`, or None.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(root, "a.jpg"), "wb").write(b"x")
+        >>> resolve_image("a.jpg", root) == os.path.join(root, "a.jpg")
+        True
+        >>> resolve_image("../a.jpg", root) is None
+        True
+    """
+    found, _ = locate_image(path, image_roots(image_root, dump))
+    return found
+
+
 def load_image(source):
     """An RGB PIL image from a path, a PIL image or an array [H, W] / [H, W, 3].
 

@@ -252,3 +252,16 @@ def test_a_zero_rate_is_refused(argv, flag, capfd, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     outcome = run_in_process(main, argv, capfd)
     assert_one_line_error(outcome, PROG, f"{PROG}: error: {flag}: ")
+
+
+@pytest.mark.parametrize("argv, flag, limit", [
+    (["--rerank-k1", "201"], "--rerank-k1", "200"),
+    (["--rerank-k2", "51"], "--rerank-k2", "50"),
+])
+def test_rerank_settings_beyond_the_reference_limits_are_refused(argv, flag, limit, capfd,
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    outcome = run_in_process(main, argv, capfd)
+    line = assert_one_line_error(outcome, PROG, f"{PROG}: error: {flag}: ")
+    assert limit in line
+    assert not any(tmp_path.iterdir())

@@ -1,6 +1,7 @@
 """reid_tf.extract: the CLI and its HDF5 dump."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,11 @@ def test_extract_cli_reproduces_the_training_dump(trained_run, cache_dir, tmp_pa
         assert list(a["path"]) == list(b["path"])
     assert mine.attrs["protocol"] == "market1501"
     assert mine.gallery_lists is None
+    # both dumps record where their relative image paths resolve
+    root = str(prepared_dir(cache_dir).resolve())
+    assert os.path.realpath(mine.attrs["image_root"]) == root
+    assert os.path.realpath(ref.attrs["image_root"]) == root
+    assert os.path.isfile(os.path.join(root, mine.gallery["path"][0]))
 
 
 def test_extract_normalize_and_no_local(trained_run, cache_dir, tmp_path):
