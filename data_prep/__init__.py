@@ -7,40 +7,18 @@ Public API: the names in ``__all__`` (loaded on first use), the
 nor ``reid_tf``.
 """
 
+from reid_common import lazy_exports
+
 _EXPORTS = {
-    "IMAGE_SUFFIXES": "data_prep._io",
-    "Manifest": "data_prep.manifest",
-    "ManifestError": "data_prep.manifest",
-    "PrepError": "data_prep._io",
-    "Split": "data_prep.manifest",
-    "hdf5_outside_file": "data_prep.hdf5_safety",
-    "load_manifest": "data_prep.manifest",
-    "merge_train": "data_prep.combine",
-    "write_manifest": "data_prep.manifest",
+    "IMAGE_SUFFIXES": "_io",
+    "Manifest": "manifest",
+    "ManifestError": "manifest",
+    "PrepError": "_io",
+    "Split": "manifest",
+    "hdf5_outside_file": "hdf5_safety",
+    "load_manifest": "manifest",
+    "merge_train": "combine",
+    "write_manifest": "manifest",
 }
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "Manifest",
-    "ManifestError",
-    "PrepError",
-    "Split",
-    "hdf5_outside_file",
-    "load_manifest",
-    "merge_train",
-    "write_manifest",
-]
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'data_prep' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,7 +12,7 @@ This package uses ``reference`` for the scoring and never imports ``reid_tf``,
 TensorFlow or Keras.
 """
 
-import importlib
+from reid_common import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_K": "candidates",
@@ -44,17 +44,4 @@ _EXPORTS = {
     "main": "cli",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'human_study' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"human_study.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ Public names are importable from the package root; their modules are loaded on
 first use so that ``import reference`` stays fast.
 """
 
-import importlib
+from reid_common import lazy_exports
 
 _EXPORTS = {
     # aligned local distance
@@ -38,6 +38,7 @@ _EXPORTS = {
     "ScoreResult": "scoring",
     "ranking_matrix": "scoring",
     "score": "scoring",
+    "as_rerank_params": "scoring",
     "score_dump": "scoring",
     # feature dumps
     "write_dump": "dump",
@@ -59,17 +60,4 @@ _EXPORTS = {
     "write_cmc_figure": "figures.cmc",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reference' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"reference.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

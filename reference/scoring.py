@@ -29,7 +29,10 @@ from reid_common import Reporter, canonical_protocol
 from reference.distance_cache import DISTANCES, DistanceCache, check_shortlist
 from reference.rerank_limits import check_rerank_params
 
-__all__ = ["DISTANCES", "RerankParams", "ScoreResult", "ranking_matrix", "score", "score_dump"]
+__all__ = [
+    "DISTANCES", "RerankParams", "ScoreResult", "as_rerank_params", "ranking_matrix", "score",
+    "score_dump",
+]
 
 
 def _int_at_least(name, value, low):
@@ -70,7 +73,23 @@ class RerankParams:
         object.__setattr__(self, "lambda_value", lam)
 
 
-def _rerank_params(rerank):
+def as_rerank_params(rerank):
+    """The re-ranking settings ``rerank`` stands for, or None for no re-ranking.
+
+    Args:
+        rerank: None or False (no re-ranking), True (the defaults), a
+            :class:`RerankParams`, or ``(k1, k2, lambda_value)``.
+
+    Returns:
+        :class:`RerankParams` or None.
+
+    Raises:
+        TypeError, ValueError: naming ``rerank`` or the bad setting.
+
+    Example:
+        >>> as_rerank_params((6, 3, 0.2)), as_rerank_params(False)
+        (RerankParams(k1=6, k2=3, lambda_value=0.2), None)
+    """
     if rerank is None or rerank is False:
         return None
     if rerank is True:
@@ -187,7 +206,7 @@ def ranking_matrix(cache, distance, *, rerank=None, progress=None):
 
     if distance not in DISTANCES:
         raise ValueError(f"distance: expected one of {', '.join(DISTANCES)}, got {distance!r}")
-    params = _rerank_params(rerank)
+    params = as_rerank_params(rerank)
     progress = progress if progress is not None else Reporter(enabled=False)
     if params is None:
         return cache.matrix(distance, "query", "gallery")
@@ -260,7 +279,7 @@ def score(query, gallery, *, distance="global", protocol="market1501", shortlist
         raise ValueError(f"distance: expected one of {', '.join(DISTANCES)}, got {distance!r}")
     name = canonical_protocol(protocol)
     shortlist = check_shortlist(shortlist)
-    params = _rerank_params(rerank)
+    params = as_rerank_params(rerank)
     max_rank = _int_at_least("max_rank", max_rank, 1)
     repeats = _int_at_least("repeats", repeats, 1)
     seed = _int_at_least("seed", seed, 0)

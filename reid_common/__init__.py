@@ -28,6 +28,7 @@ from reid_common.cli import (
     package_version,
     run_main,
 )
+from reid_common.exports import lazy_exports
 from reid_common.progress import Progress, Reporter, format_duration
 from reid_common.protocols import (
     PROTOCOL_ALIASES,
@@ -57,6 +58,7 @@ __all__ = [
     "canonical_protocol",
     "clashing_input",
     "format_duration",
+    "lazy_exports",
     "is_inside",
     "one_line",
     "package_version",

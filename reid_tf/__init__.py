@@ -9,7 +9,7 @@ Submodules (``reid_tf.distances``, ``reid_tf.losses``, ...) are imported as
 usual.
 """
 
-import importlib
+from reid_common import lazy_exports
 
 _EXPORTS = {
     # the network and its inference view
@@ -47,17 +47,4 @@ _EXPORTS = {
     "check_artefact": "export",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reid_tf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"reid_tf.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

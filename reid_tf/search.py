@@ -253,16 +253,10 @@ def search_images(*, model, gallery, queries, top=10, distance="global", rerank=
 
 
 def _params(rerank):
-    from reference import RerankParams
+    from reference import as_rerank_params
 
-    if rerank is None or rerank is False:
-        return None
-    if rerank is True:
-        return RerankParams()
-    if isinstance(rerank, RerankParams):
-        return rerank
     try:
-        return RerankParams(*rerank)
+        return as_rerank_params(rerank)
     except (TypeError, ValueError) as exc:
         raise SearchError("rerank", str(exc)) from None
 
