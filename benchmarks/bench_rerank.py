@@ -41,7 +41,7 @@ MSMT17 = (11659, 82161, 2048)
 GIB = float(1 << 30)
 
 
-def _status(field):
+def proc_status(field):
     """A /proc/self/status memory field in bytes (VmRSS, VmHWM)."""
     with open("/proc/self/status") as f:
         for line in f:
@@ -85,14 +85,14 @@ def worker(kind, nq, ng, dim, repeats):
         q, g = data["query"]["global"], data["gallery"]["global"]
         del data
         gen_s = time.perf_counter() - t0
-        gen_peak = _status("VmHWM")
+        gen_peak = proc_status("VmHWM")
         re_rank_features(q[:50], g[:200])  # load the cached kernels
         _reset_peak()
-        before = _status("VmRSS")
+        before = proc_status("VmRSS")
         t0, c0 = time.perf_counter(), time.process_time()
         out = re_rank_features(q, g)
         seconds = time.perf_counter() - t0
-        return {"seconds": seconds, "cpu_seconds": time.process_time() - c0, "peak_rss": _status("VmHWM"), "rss_before": before,
+        return {"seconds": seconds, "cpu_seconds": time.process_time() - c0, "peak_rss": proc_status("VmHWM"), "rss_before": before,
                 "generation_peak_rss": gen_peak, "generation_s": gen_s,
                 "lifetime_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "output_bytes": out.nbytes, "finite": bool(np.isfinite(out).all())}
@@ -101,7 +101,7 @@ def worker(kind, nq, ng, dim, repeats):
     if kind == "ours":
         re_rank(q_g[:20, :100], q_q[:20, :20], g_g[:100, :100])  # load the cached kernels
         _reset_peak()
-        before = _status("VmRSS")
+        before = proc_status("VmRSS")
         times, cpu = [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -111,17 +111,17 @@ def worker(kind, nq, ng, dim, repeats):
             del out
         return {"seconds": float(np.median(times)), "times": times,
                 "cpu_seconds": float(np.median(cpu)),
-                "peak_beyond_inputs": _status("VmHWM") - before}
+                "peak_beyond_inputs": proc_status("VmHWM") - before}
     if kind == "dense":
         from benchmarks.numpy_baselines import re_rank_numpy
 
         _reset_peak()
-        before = _status("VmRSS")
+        before = proc_status("VmRSS")
         t0, c0 = time.perf_counter(), time.process_time()
         dense = re_rank_numpy(q_g, q_q, g_g)
         seconds = time.perf_counter() - t0
         cpu_seconds = time.process_time() - c0
-        peak = _status("VmHWM") - before
+        peak = proc_status("VmHWM") - before
         ours = re_rank(q_g, q_q, g_g)
         return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_beyond_inputs": peak,
                 "max_abs_diff": float(np.abs(ours - dense).max())}

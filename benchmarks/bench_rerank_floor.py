@@ -32,21 +32,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.bench_metrics import load_average  # noqa: E402
+from benchmarks.bench_rerank import proc_status  # noqa: E402
 
 MSMT17 = (11659, 82161, 2048)
 QUICK = (600, 3000, 256)
 GIB = float(1 << 30)
 TARGET_RATIO = 1.5
 TARGET_BYTES = 8e9
-
-
-def _status(field):
-    """A /proc/self/status memory field in bytes (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def _features(nq, ng, dim):
@@ -79,7 +71,7 @@ def worker(kind, nq, ng, dim):
     re_rank_features(xq[:50], xg[:200])  # load the cached kernels
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    before = _status("VmRSS")
+    before = proc_status("VmRSS")
     c0 = time.process_time()
     if kind == "floor":
         seconds = gemm_floor(xq, xg, min(BLOCK_ROWS, nq + ng))
@@ -93,7 +85,7 @@ def worker(kind, nq, ng, dim):
         raise ValueError(f"unknown worker kind {kind!r}")
     n = nq + ng
     return {"seconds": seconds, "cpu_seconds": time.process_time() - c0,
-            "peak_rss": _status("VmHWM"), "rss_before": before,
+            "peak_rss": proc_status("VmHWM"), "rss_before": before,
             "gflops": 2.0 * n * n * dim / seconds / 1e9}
 
 
