@@ -198,21 +198,20 @@ def check_mutual(chk, rng, quick, fd_step, inputs=None, tag="random"):
     chk.progress(f"mutual losses ({tag})")
     metric = losses.metric_mutual_loss
     kl = losses.classification_mutual_loss
+    # (name, TF loss, NumPy value, analytic gradients, inputs, gradient names)
+    terms = (
+        ("metric mutual", metric, metric_mutual_numpy, metric_mutual_grads, (m1, m2), "M"),
+        ("KL mutual", kl, kl_mutual_numpy, kl_mutual_grads, (z1, z2), "z"),
+    )
     for dtype in ("float64", "float32"):
-        a1, a2 = m1.astype(dtype), m2.astype(dtype)
-        value, (g1, g2) = tf_grad(metric, a1, a2)
-        e1, e2 = metric_mutual_grads(a1.astype(np.float64), a2.astype(np.float64))
-        chk.add(f"metric mutual [{tag}] value", np.array(value),
-                np.array(metric_mutual_numpy(m1, m1, m2, m2)), dtype, "NumPy formula")
-        chk.add(f"metric mutual [{tag}] dL/dM1", g1, e1, dtype, "analytic")
-        chk.add(f"metric mutual [{tag}] dL/dM2", g2, e2, dtype, "analytic")
-        b1, b2 = z1.astype(dtype), z2.astype(dtype)
-        value, (h1, h2) = tf_grad(kl, b1, b2)
-        f1, f2 = kl_mutual_grads(b1.astype(np.float64), b2.astype(np.float64))
-        chk.add(f"KL mutual [{tag}] value", np.array(value),
-                np.array(kl_mutual_numpy(z1, z1, z2, z2)), dtype, "NumPy formula")
-        chk.add(f"KL mutual [{tag}] dL/dz1", h1, f1, dtype, "analytic")
-        chk.add(f"KL mutual [{tag}] dL/dz2", h2, f2, dtype, "analytic")
+        for name, loss, numpy_value, grads, (x1, x2), var in terms:
+            a1, a2 = x1.astype(dtype), x2.astype(dtype)
+            value, (g1, g2) = tf_grad(loss, a1, a2)
+            e1, e2 = grads(a1.astype(np.float64), a2.astype(np.float64))
+            chk.add(f"{name} [{tag}] value", np.array(value),
+                    np.array(numpy_value(x1, x1, x2, x2)), dtype, "NumPy formula")
+            chk.add(f"{name} [{tag}] dL/d{var}1", g1, e1, dtype, "analytic")
+            chk.add(f"{name} [{tag}] dL/d{var}2", g2, e2, dtype, "analytic")
     _, (g1, g2) = tf_grad(metric, m1, m2)
     _, (h1, h2) = tf_grad(kl, z1, z2)
     limit = 32 if quick else None
