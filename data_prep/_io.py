@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_common import Progress, atomic_path, clashing_input, is_inside
+from reid_common import (
+    STDOUT,
+    Progress,
+    add_json_argument,
+    atomic_path,
+    clashing_input,
+    is_inside,
+    write_json_result,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LINK_MODES = ("link", "copy")
@@ -38,8 +46,8 @@ def add_common_arguments(parser, *, mode=True):
         >>> import argparse
         >>> p = argparse.ArgumentParser()
         >>> add_common_arguments(p)
-        >>> p.parse_args(["--json"]).json
-        True
+        >>> p.parse_args(["--json", "-"]).json
+        '-'
     """
     if mode:
         parser.add_argument(
@@ -47,13 +55,10 @@ def add_common_arguments(parser, *, mode=True):
             help="how images reach DST/images/: 'link' hard-links each file "
                  "(falls back to a copy across file systems), 'copy' always "
                  "copies (default: link)")
-    parser.add_argument(
-        "--json", action="store_true",
-        help="print the result (summary, counts) as one JSON object on stdout "
-             "instead of the human-readable table")
+    add_json_argument(parser, "the result (summary, counts)")
     parser.add_argument(
         "--quiet", action="store_true",
-        help="no progress output on stderr")
+        help="no progress on stderr (errors and warnings only)")
 
 
 def ensure_dir(path, what="DST"):
@@ -345,11 +350,13 @@ def format_summary(dataset, summary):
 
 
 def report(args, result):
-    """Print a converter's result: JSON (``--json``) or the summary table
-    plus counts. Returns 0."""
-    if getattr(args, "json", False):
-        print(json.dumps(result, sort_keys=True))
-    else:
+    """Print a converter's result (the summary table plus counts) and write
+    it as JSON to ``--json`` (``-``: JSON on stdout instead of the table).
+    Returns 0."""
+    target = getattr(args, "json", None)
+    if target is not None:
+        write_json_result(target, result)
+    if target != STDOUT:
         print(format_summary(result["dataset"], result["summary"]))
         files = result.get("files", {})
         print(f"  files written: {files.get('written', 0)}, already in place: "

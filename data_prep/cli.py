@@ -2,7 +2,7 @@
 
 Usage::
 
-    reid-prep market1501 SRC DST [--mode link|copy] [--json] [--quiet]
+    reid-prep market1501 SRC DST [--mode link|copy] [--json PATH] [--quiet]
     reid-prep duke       SRC DST
     reid-prep msmt17     SRC DST [--exclude-val]
     reid-prep cuhk03     SRC DST [--images labeled|detected] [--split paper|classic|new] ...
@@ -19,7 +19,8 @@ version.
 import importlib
 import sys
 
-from reid_common import ArgumentParser, UsageError, add_version_argument, run_main
+from reid_common import ArgumentParser, UsageError, add_version_argument, check_json_path, \
+    run_main
 
 from ._io import PrepError
 from .manifest import ManifestError
@@ -77,6 +78,10 @@ def _body(argv):
     except ImportError as exc:
         raise UsageError(f"{command}: not available ({exc})") from None
     args = parser.parse_args(argv)
+    inputs = [getattr(args, "src", None), getattr(args, "dst", None),
+              *(getattr(args, "prepared", None) or ()),
+              getattr(args, "new_protocol", None), getattr(args, "contact_sheet", None)]
+    check_json_path(args.json, inputs)
     try:
         return int(get_converter(args.command).run(args) or 0)
     except OSError as exc:

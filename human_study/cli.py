@@ -1,26 +1,31 @@
 """``reid-human`` (``python -m human_study``): the human-performance study of the paper's section 5."""
 
 import argparse
-import json
 import os
 import sys
 
 from human_study.create import DISTANCE_CHOICES, CreateError, create_study
 from human_study.schema import StudyError
 from reid_common import (
+    STDOUT,
     ArgumentParser,
     Reporter,
     UsageError,
+    add_json_argument,
     add_version_argument,
     atomic_write_json,
+    check_json_path,
     run_main,
     same_file,
+    write_json_result,
 )
 
 PROG = "reid-human"
 
 
 def _out_path(flag, path, study):
+    if path == STDOUT:
+        return path
     if path is not None and os.path.exists(path) and same_file(path, study):
         raise UsageError(f"{flag}: {path} is the study file itself")
     return path
@@ -75,21 +80,24 @@ def build_parser():
     p.add_argument("--shortlist", type=int, metavar="K", default=None,
                    help="global+local: the local term only for each query's K nearest "
                         "gallery items by global distance (as in reid-evaluate)")
-    p.add_argument("--normalize", action="store_true",
+    p.add_argument("--normalize-features", action="store_true",
                    help="scale features to unit length first (as in reid-evaluate)")
-    p.add_argument("--k1", type=int, default=20, help="re-ranking k1 (default 20)")
-    p.add_argument("--k2", type=int, default=6, help="re-ranking k2 (default 6)")
+    p.add_deprecated_alias("--normalize", "--normalize-features")
+    p.add_argument("--k1", type=int, default=20,
+                   help="re-ranking k1, the k-reciprocal neighbourhood size (default 20)")
+    p.add_argument("--k2", type=int, default=6,
+                   help="re-ranking k2, the neighbours averaged by query expansion (default 6)")
     p.add_argument("--lambda", dest="lambda_value", type=float, default=0.3, metavar="LAMBDA",
                    help="re-ranking weight of the original distance (default 0.3)")
-    p.add_argument("--json", metavar="PATH", help="write what was created as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_argument(p, "what was created")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (errors and warnings only)")
 
     p = sub.add_parser("add-annotator", help="add an annotator and print the personal link",
                        description="Create an annotator with a secret token; print the link.")
     p.add_argument("study", metavar="STUDY", help="the study file")
     p.add_argument("name", metavar="NAME", help="the annotator's name (unique in the study)")
-    p.add_argument("--json", action="store_true",
-                   help='print {"name": ..., "token": ..., "url": ...} instead of text')
+    add_json_argument(p, '{"name": ..., "token": ..., "url": ...}')
     _add_listen(p, "the link's server")
 
     p = sub.add_parser("serve", help="serve the annotation page and its JSON API",
@@ -101,13 +109,15 @@ def build_parser():
     p = sub.add_parser("report", help="annotators against the model (Table 6)",
                        description="Rank-1 of every annotator and of the model.")
     p.add_argument("study", metavar="STUDY", help="the study file")
-    p.add_argument("--json", metavar="PATH", help="write the report as JSON (fractions in [0, 1])")
+    add_json_argument(p, "the report (fractions in [0, 1])")
     p.add_argument("--plot", metavar="PNG", help="write the Table-6 bar plot")
 
     p = sub.add_parser("export", help="the queries and candidates as JSON",
                        description="Queries, candidates and shown orders, for audit.")
     p.add_argument("study", metavar="STUDY", help="the study file")
-    p.add_argument("--json", metavar="PATH", required=True, help="the JSON file to write")
+    p.add_argument("--json", metavar="PATH", required=True,
+                   help="the JSON file to write (written to a temporary file, then renamed; "
+                        "'-': stdout)")
 
     p = sub.add_parser("demo", help="a small study, an annotator and the server, in one go",
                        description=(
@@ -124,8 +134,9 @@ def build_parser():
     p.add_argument("--synthetic", action="store_true", help="use synthetic data even if a run exists")
     p.add_argument("--no-serve", action="store_true", help="make the study and link, do not serve")
     _add_listen(p, "listening")
-    p.add_argument("--json", metavar="PATH", help="write the study, link and token as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_argument(p, "the study, link and token")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (errors and warnings only)")
     return parser
 
 
@@ -148,12 +159,13 @@ def _run(server, study, host):
 
 def _create(args):
     progress = Reporter(PROG, enabled=not args.quiet)
-    _out_path("--json", args.json, args.out)
+    check_json_path(args.json, {"the DUMP input": args.dump, "the --out study": args.out})
     try:
         info = create_study(
             args.dump, args.out, queries=args.queries, seed=args.seed,
             candidates=args.candidates, distance=args.distance, rerank=args.rerank,
-            image_root=args.image_root, shortlist=args.shortlist, normalize=args.normalize,
+            image_root=args.image_root, shortlist=args.shortlist,
+            normalize=args.normalize_features,
             k1=args.k1, k2=args.k2, lambda_value=args.lambda_value, progress=progress)
     except CreateError as exc:
         message = str(exc)
@@ -161,38 +173,42 @@ def _create(args):
         if colon and name in ("out", "image_root", "queries", "candidates", "distance", "seed"):
             message = f"--{name.replace('_', '-')}:{rest}"
         raise UsageError(message) from None
-    print(f"{info.path}: {info.num_queries} queries, {info.num_candidates} candidates each "
-          f"({info.protocol}, {info.distance}{', re-ranked' if info.rerank else ''}), "
-          f"{info.num_images} images")
-    if args.json:
-        atomic_write_json(args.json, vars(info))
+    if args.json != STDOUT:
+        print(f"{info.path}: {info.num_queries} queries, {info.num_candidates} candidates "
+              f"each ({info.protocol}, {info.distance}"
+              f"{', re-ranked' if info.rerank else ''}), {info.num_images} images")
+    if args.json is not None:
+        write_json_result(args.json, vars(info))
 
 
 def _add_annotator(args):
     from human_study.store import Store
     from human_study.web import annotate_url
 
+    check_json_path(args.json, {"the study file itself": args.study})
     store = Store(args.study)
     try:
         name, token = store.add_annotator(args.name)
     finally:
         store.close()
     url = annotate_url(args.host, args.port, token)
-    if args.json:
-        print(json.dumps({"name": name, "token": token, "url": url}))
-    else:
+    if args.json != STDOUT:
         print(f"{name}: {url}")
+    if args.json is not None:
+        write_json_result(args.json, {"name": name, "token": token, "url": url},
+                          sort_keys=False)
 
 
 def _report(args):
     from human_study.report import format_report, study_report, write_report_plot
 
-    for flag, path in (("--json", args.json), ("--plot", args.plot)):
-        _out_path(flag, path, args.study)
+    check_json_path(args.json, {"the study file itself": args.study})
+    _out_path("--plot", args.plot, args.study)
     report = study_report(args.study)
-    print(format_report(report))
-    if args.json:
-        atomic_write_json(args.json, report.to_dict(), sort_keys=False)
+    if args.json != STDOUT:
+        print(format_report(report))
+    if args.json is not None:
+        write_json_result(args.json, report.to_dict(), sort_keys=False)
     if args.plot:
         write_report_plot(report, args.plot)
 
@@ -202,6 +218,9 @@ def _export(args):
 
     _out_path("--json", args.json, args.study)
     data = export_study(args.study)
+    if args.json == STDOUT:
+        write_json_result(STDOUT, data, sort_keys=False)
+        return
     atomic_write_json(args.json, data, indent=1, sort_keys=False)
     print(f"{args.json}: {len(data['queries'])} queries")
 
@@ -221,11 +240,12 @@ def _demo(args):
     server = None if args.no_serve else _bind(info.study, args.host, args.port, 8)
     port = args.port if server is None else server.effective_port
     url = annotate_url(args.host, port, info.token)
-    print(f"study: {info.study} ({info.source}{': ' + info.dump if info.dump else ''})")
-    print(f"annotator {info.annotator}: {url}")
-    print(f"report:  {PROG} report {info.study}")
-    if args.json:
-        atomic_write_json(args.json, {"study": info.study, "source": info.source,
+    if args.json != STDOUT:
+        print(f"study: {info.study} ({info.source}{': ' + info.dump if info.dump else ''})")
+        print(f"annotator {info.annotator}: {url}")
+        print(f"report:  {PROG} report {info.study}")
+    if args.json is not None:
+        write_json_result(args.json, {"study": info.study, "source": info.source,
                                       "dump": info.dump, "annotator": info.annotator,
                                       "token": info.token, "url": url})
     sys.stdout.flush()

@@ -14,6 +14,7 @@ import sys
 
 from reid_common import (
     PROTOCOL_NAMES,
+    STDOUT,
     ArgumentParser,
     Reporter,
     UsageError,
@@ -21,6 +22,7 @@ from reid_common import (
     clashing_input,
     one_line,
     run_main,
+    write_json_result,
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
@@ -141,19 +143,21 @@ def build_parser():
         help="seed of the cuhk03 gallery draws and of the --ranked-list query sample (default 0)",
     )
     parser.add_argument(
-        "--normalize",
+        "--normalize-features",
         action="store_true",
         help=(
             "scale features to unit length first (global rows; local features per "
-            "part)"
+            "part), as for models trained with --normalize-features"
         ),
     )
+    parser.add_deprecated_alias("--normalize", "--normalize-features")
     parser.add_argument(
         "--json",
         metavar="PATH",
         help=(
             "write the results as a JSON list, one object per evaluation (fractions "
-            "in [0, 1], the full CMC list included)"
+            "in [0, 1], the full CMC list included), to a temporary file renamed onto "
+            "PATH; '-': print it on stdout instead of the table"
         ),
     )
     parser.add_argument(
@@ -170,7 +174,9 @@ def build_parser():
             "evaluate it (together with any DUMP given)"
         ),
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress and no 'wrote' lines on stderr (errors and "
+                             "warnings only)")
     add_version_argument(parser)
     reports.add_report_arguments(parser)
     return parser
@@ -223,7 +229,7 @@ def _check_args(args):
             )
     for flag in ("json", "csv", "plot"):
         path = getattr(args, flag)
-        if path is None:
+        if path is None or (flag == "json" and path == STDOUT):
             continue
         directory = os.path.dirname(os.path.abspath(path))
         if os.path.isdir(path):
@@ -254,7 +260,7 @@ def _check_outputs(args):
         outputs.append(("out", args.out))
     seen = []
     for flag, path in outputs:
-        if path is None:
+        if path is None or (flag == "json" and path == STDOUT):
             continue
         clash = clashing_input(path, inputs)
         if clash is not None:
@@ -308,8 +314,8 @@ def _evaluate_dump(path, args, progress, label):
             if dump.has_local else " (no local features)"
         )
     )
-    cache = DistanceCache.from_dump(dump, normalize=args.normalize, shortlist=args.shortlist,
-                                    progress=progress)
+    cache = DistanceCache.from_dump(dump, normalize=args.normalize_features,
+                                    shortlist=args.shortlist, progress=progress)
     rerank = RerankParams(args.k1, args.k2, args.lambda_value) if args.rerank else None
     matrices = {} if reports.reports_requested(args) else None
     results = []
@@ -318,7 +324,7 @@ def _evaluate_dump(path, args, progress, label):
         result = score_dump(
             dump, distance=distance, protocol=args.protocol,
             shortlist=args.shortlist if distance != "global" else None,
-            normalize=args.normalize, rerank=rerank, max_rank=args.max_rank,
+            normalize=args.normalize_features, rerank=rerank, max_rank=args.max_rank,
             repeats=args.repeats, seed=args.seed, keep_distmat=matrices is not None,
             cache=cache, progress=progress,
         )
@@ -338,7 +344,8 @@ def _evaluate_dump(path, args, progress, label):
         except reports.ReportError as exc:
             raise DumpError(path, "reports", str(exc)) from None
         for line in messages:
-            print(f"{PROG}: {path}: {line}", file=sys.stderr)
+            if not (args.quiet and line.startswith("wrote ")):
+                print(f"{PROG}: {path}: {line}", file=sys.stderr)
     return results
 
 
@@ -388,11 +395,13 @@ def _main(argv):
             failed += 1
     progress.prefix = ""
 
-    if results:
+    if args.json == STDOUT:
+        write_json_result(STDOUT, results, sort_keys=False)
+    elif results:
         print(format_table(results))
     for flag, writer in (("json", write_json), ("csv", write_csv), ("plot", write_plot)):
         target = getattr(args, flag)
-        if target is None:
+        if target is None or target == STDOUT:
             continue
         try:
             writer(target, results)

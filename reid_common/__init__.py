@@ -21,12 +21,16 @@ from reid_common.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    STDOUT,
     ArgumentParser,
     UsageError,
+    add_json_argument,
     add_version_argument,
+    check_json_path,
     one_line,
     package_version,
     run_main,
+    write_json_result,
 )
 from reid_common.exports import lazy_exports
 from reid_common.progress import Progress, Reporter, format_duration
@@ -45,10 +49,12 @@ __all__ = [
     "PROTOCOLS",
     "PROTOCOL_ALIASES",
     "PROTOCOL_NAMES",
+    "STDOUT",
     "ArgumentParser",
     "Progress",
     "Reporter",
     "UsageError",
+    "add_json_argument",
     "add_version_argument",
     "atomic_path",
     "atomic_write",
@@ -56,6 +62,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "canonical_protocol",
+    "check_json_path",
     "clashing_input",
     "format_duration",
     "lazy_exports",
@@ -64,4 +71,5 @@ __all__ = [
     "package_version",
     "run_main",
     "same_file",
+    "write_json_result",
 ]

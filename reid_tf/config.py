@@ -82,9 +82,11 @@ class SettingError(SettingMessage, ConfigError):
     identities, ...); the message names the settings concerned."""
 
 
-def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None):
+def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None,
+         deprecated=()):
     return {
         "flag": flag,
+        "deprecated": deprecated,
         "help": help,
         "group": group,
         "metavar": metavar,
@@ -136,8 +138,8 @@ class TrainConfig:
         "--synthetic-seed", "synthetic dataset: generator seed", "data",
         metavar="SEED"))
     image_size: list = _f([128, 64], **_opt(
-        "--image-size", "network input height and width in pixels (full size: "
-        "256 128; the small default keeps the CPU demo fast)", "data",
+        "--image-size", "network input height and width in pixels (paper: "
+        "224 224; the small default keeps the CPU demo fast)", "data",
         metavar=("H", "W"), nargs=2))
     P: int = _f(8, **_opt(
         "--P", "identities per training batch (paper: 40 for a batch of 160)",
@@ -263,17 +265,19 @@ class TrainConfig:
         "--eval-every", "evaluate every N epochs and log the metrics to the "
         "CSV (0: only before and after training)", "evaluation", metavar="N"))
     eval_batch_size: int = _f(64, **_opt(
-        "--eval-batch-size", "batch size of feature extraction", "evaluation",
-        metavar="N"))
+        "--extract-batch-size", "images per feature-extraction batch of the "
+        "evaluation (the training batch is --P x --K)", "evaluation",
+        metavar="N", deprecated=("--eval-batch-size",)))
     rerank_k1: int = _f(20, **_opt(
-        "--rerank-k1", "k-reciprocal re-ranking k1 (paper: 20)", "evaluation",
-        metavar="K"))
+        "--k1", "k-reciprocal re-ranking k1 of the re-ranked row (paper: 20)",
+        "evaluation", metavar="K", deprecated=("--rerank-k1",)))
     rerank_k2: int = _f(6, **_opt(
-        "--rerank-k2", "k-reciprocal re-ranking k2 (paper: 6)", "evaluation",
-        metavar="K"))
+        "--k2", "k-reciprocal re-ranking k2 of the re-ranked row (paper: 6)",
+        "evaluation", metavar="K", deprecated=("--rerank-k2",)))
     rerank_lambda: float = _f(0.3, **_opt(
-        "--rerank-lambda", "k-reciprocal re-ranking lambda (paper: 0.3)",
-        "evaluation", metavar="L"))
+        "--lambda", "k-reciprocal re-ranking weight of the original distance "
+        "(paper: 0.3)", "evaluation", metavar="LAMBDA",
+        deprecated=("--rerank-lambda",)))
 
     # -------------------------------------------------------------- output
     run_dir: str = _f(None, **_opt(
@@ -293,11 +297,13 @@ class TrainConfig:
     keep_checkpoints: int = _f(2, **_opt(
         "--keep-checkpoints", "number of training-state checkpoints kept",
         "output", metavar="N"))
-    json: bool = _f(False, **_opt(
-        "--json", "print a machine-readable JSON summary on stdout (progress "
-        "goes to stderr)", "output", action="store_true"))
+    json: str = _f(None, **_opt(
+        "--json", "write the run's summary as JSON to PATH (written to a "
+        "temporary file, then renamed); '-': print it on stdout instead of the "
+        "table", "output", metavar="PATH"))
     quiet: bool = _f(False, **_opt(
-        "--quiet", "no progress bars", "output", action="store_true"))
+        "--quiet", "no progress on stderr (errors and warnings only)", "output",
+        action="store_true"))
 
     # ------------------------------------------------------------ methods
     def resolved(self):

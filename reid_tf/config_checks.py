@@ -97,7 +97,7 @@ def validate_config(cfg):
         if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"{flag_of(name)}: must be a finite number >= 0 (got {value!r})")
     if cfg.rerank_lambda > 1:
-        raise ConfigError(f"--rerank-lambda: must be <= 1 (got {cfg.rerank_lambda})")
+        raise ConfigError(f"{flag_of('rerank_lambda')}: must be <= 1 (got {cfg.rerank_lambda})")
     check_learning_rates(cfg.lr, cfg.lr_values)
     if cfg.lr_milestones is not None:
         ms = list(cfg.lr_milestones)

@@ -14,7 +14,17 @@ import argparse
 import os
 import sys
 
-from reid_common import ArgumentParser, UsageError, add_version_argument, run_main
+from reid_common import (
+    STDOUT,
+    ArgumentParser,
+    UsageError,
+    add_json_argument,
+    add_version_argument,
+    check_json_path,
+    run_main,
+    write_json_result,
+)
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "reid-export"
 
@@ -60,8 +70,7 @@ def build_parser():
                              "onnxruntime) on sample images before writing it and fail "
                              "(exit 1, nothing written) unless max|diff| / max|feature| of "
                              f"each output is within the tolerance ({tolerances})")
-    parser.add_argument("--json", metavar="PATH",
-                        help="write the summary (input spec, outputs, check) as JSON")
+    add_json_argument(parser, "the summary (input spec, outputs, check)")
     add_version_argument(parser)
     return parser
 
@@ -95,21 +104,23 @@ def format_summary(result):
 
 def _body(argv):
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from reid_common import atomic_write_json, same_file
+    check_json_path(args.json, [args.model, args.out])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
+    from reid_tf.tf_startup import import_tensorflow
+
+    import_tensorflow()
     from reid_tf.export import ExportError, export_model
 
-    if args.json and (same_file(args.json, args.model) or same_file(args.json, args.out)):
-        raise UsageError(f"--json: {args.json} is also the model or the artefact")
     try:
         result = export_model(model=args.model, format=args.format, out=args.out,
                               check=args.check)
     except ExportError as exc:
         flag = "MODEL" if exc.argument == "model" else "--" + exc.argument
         raise UsageError(f"{flag}: {exc.detail}") from None
-    print(format_summary(result))
-    if args.json:
-        atomic_write_json(args.json, result.to_dict())
+    if args.json != STDOUT:
+        print(format_summary(result))
+    if args.json is not None:
+        write_json_result(args.json, result.to_dict())
     return 0
 
 

@@ -2,21 +2,30 @@
 
 Usage::
 
-    python -m reid_tf.extract --model RUN/model.keras --data PREPARED --out dump.h5
-    reid-extract ...            (the same, as a console script)
+    reid-extract --model RUN/model.keras --data PREPARED --out dump.h5
+    python -m reid_tf.extract ...      (the same)
 
-Prints a one-line summary (or ``--json``) on stdout and progress on stderr; a
-user's mistake is one line on stderr with exit status 2.
+Prints a one-line summary on stdout (``--json PATH`` writes it as JSON) and
+progress on stderr; a user's mistake is one line on stderr with exit status 2.
 """
 
-import json
 import os
 import sys
 
-from reid_common import ArgumentParser, UsageError, add_version_argument, run_main
+from reid_common import (
+    STDOUT,
+    ArgumentParser,
+    UsageError,
+    add_json_argument,
+    add_version_argument,
+    check_json_path,
+    run_main,
+    write_json_result,
+)
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "reid-extract"
+FLAGS = {"batch_size": "--extract-batch-size", "normalize": "--normalize-features"}
 
 
 def build_parser():
@@ -27,11 +36,11 @@ def build_parser():
 
     Example:
         >>> build_parser().parse_args(["--model", "m.keras", "--data", "d",
-        ...                            "--out", "o.h5"]).batch_size
+        ...                            "--out", "o.h5"]).extract_batch_size
         64
     """
     parser = ArgumentParser(
-        prog="python -m reid_tf.extract",
+        prog=PROG,
         description="Extract query and gallery features of a prepared dataset with a "
                     "trained model and write them as an HDF5 feature dump "
                     "(reference.write_dump format; score it with evaluate.py).",
@@ -43,16 +52,18 @@ def build_parser():
                              "(its query and gallery splits are extracted)")
     parser.add_argument("--out", required=True, metavar="DUMP.h5",
                         help="output HDF5 dump (written atomically)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="images per batch (default: 64)")
+    parser.add_argument("--extract-batch-size", type=int, default=64, metavar="N",
+                        help="images per feature-extraction batch (default: 64)")
+    parser.add_deprecated_alias("--batch-size", "--extract-batch-size")
     parser.add_argument("--no-local", action="store_true",
                         help="leave the local features out of the dump")
-    parser.add_argument("--normalize", action="store_true",
+    parser.add_argument("--normalize-features", action="store_true",
                         help="L2-normalise global features and every local part "
                              "(use for models trained with --normalize-features)")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON summary on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_deprecated_alias("--normalize", "--normalize-features")
+    add_json_argument(parser, "the summary (the dump's counts and shapes)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr (errors and warnings only)")
     add_version_argument(parser)
     return parser
 
@@ -77,18 +88,23 @@ def format_summary(summary):
 
 def _body(argv):
     args = build_parser().parse_args(argv)
+    check_json_path(args.json, [args.model, args.data, args.out])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
     from reid_tf.extract import ExtractError, extract_dump
 
     try:
         summary = extract_dump(
-            args.model, args.data, args.out, batch_size=args.batch_size,
-            local=not args.no_local, normalize=args.normalize, progress=not args.quiet,
+            args.model, args.data, args.out, batch_size=args.extract_batch_size,
+            local=not args.no_local, normalize=args.normalize_features,
+            progress=not args.quiet,
         )
     except ExtractError as exc:
-        flag = "--" + exc.argument.replace("_", "-")
+        flag = FLAGS.get(exc.argument, "--" + exc.argument.replace("_", "-"))
         raise UsageError(f"{flag}: {exc.detail}") from None
-    print(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))
+    if args.json != STDOUT:
+        print(format_summary(summary))
+    if args.json is not None:
+        write_json_result(args.json, summary)
     return 0
 
 

@@ -383,7 +383,9 @@ def open_run_dir(path, experiment, *, overwrite=False, resume=False, root="runs"
     old = {k: v for k, v in old.items() if k in experiment}
     diff = _differences(old, experiment)
     if diff:
-        flags = ", ".join("--" + k.replace("_", "-") for k in diff[:5])
+        from reid_tf.config import flag_of
+
+        flags = ", ".join(flag_of(k) for k in diff[:5])
         raise RunDirError(
             f"--run-dir: {path} holds an unfinished run with other settings ({flags}); "
             "pass --overwrite to replace it or choose another directory"

@@ -16,17 +16,19 @@ import os
 import sys
 
 from reid_common import (
+    STDOUT,
     ArgumentParser,
     UsageError,
     add_version_argument,
-    atomic_write_json,
+    check_json_path,
     run_main,
-    same_file,
+    write_json_result,
 )
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "reid-search"
 FLAGS = {"queries": "--query", "model": "--model", "gallery": "--gallery", "top": "--top",
-         "batch_size": "--batch-size", "distance": "--distance", "rerank": "--rerank",
+         "batch_size": "--extract-batch-size", "distance": "--distance", "rerank": "--rerank",
          "shortlist": "--shortlist"}
 
 
@@ -78,8 +80,11 @@ def build_parser():
     parser.add_argument("--rerank", action="store_true",
                         help="k-reciprocal re-ranking of the distance (Zhong et al. 2017), "
                              "with the query images as the query set, as reid-evaluate does")
-    parser.add_argument("--k1", type=int, default=20, help="re-ranking k1 (default 20)")
-    parser.add_argument("--k2", type=int, default=6, help="re-ranking k2 (default 6)")
+    parser.add_argument("--k1", type=int, default=20,
+                        help="re-ranking k1, the k-reciprocal neighbourhood size (default 20)")
+    parser.add_argument("--k2", type=int, default=6,
+                        help="re-ranking k2, the neighbours averaged by query expansion "
+                             "(default 6)")
     parser.add_argument("--lambda", dest="lambda_value", type=float, default=0.3,
                         metavar="LAMBDA",
                         help="re-ranking weight of the original distance, in [0, 1] "
@@ -89,19 +94,24 @@ def build_parser():
                              "(for models trained with --normalize-features)")
     parser.add_argument("--json", metavar="PATH",
                         help='write a JSON list, one object per query: {"query": path, '
-                             '"results": [{"path", "distance", "rank"}, ...]}')
+                             '"results": [{"path", "distance", "rank"}, ...]} (written to a '
+                             "temporary file, then renamed; '-': print it on stdout instead "
+                             "of the text output)")
     parser.add_argument("--out", metavar="DIR",
                         help="write one ranked-list PNG per query into DIR (created if "
                              "missing; not inside the gallery folder)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="images per extraction batch (default 64)")
+    parser.add_argument("--extract-batch-size", type=int, default=64, metavar="N",
+                        help="images per feature-extraction batch (default 64)")
+    parser.add_deprecated_alias("--batch-size", "--extract-batch-size")
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help="cache directory used when the gallery folder's parent is not "
                              "writable (default: $ALIGNEDREID_CACHE or ~/.cache/alignedreid)")
     parser.add_argument("--no-cache", action="store_true",
                         help="extract the gallery folder's features without reading or "
                              "writing a cache")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress and no 'wrote' lines on stderr (errors and warnings "
+                             "only)")
     add_version_argument(parser)
     return parser
 
@@ -112,13 +122,7 @@ def _inside(path, folder):
 
 
 def _check_outputs(args):
-    inputs = [args.model, args.gallery, *args.query]
-    if args.json:
-        for item in inputs:
-            if same_file(args.json, item):
-                raise UsageError(f"--json: {args.json} is also an input ({item})")
-        if os.path.isdir(args.json):
-            raise UsageError(f"--json: {args.json} is a directory")
+    check_json_path(args.json, [args.model, args.gallery, *args.query])
     if args.out:
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise UsageError(f"--out: {args.out} exists and is not a directory")
@@ -155,12 +159,15 @@ def _body(argv):
     args = build_parser().parse_args(argv)
     if args.top < 1:
         raise UsageError(f"--top: must be >= 1, got {args.top}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.extract_batch_size < 1:
+        raise UsageError(f"--extract-batch-size: must be >= 1, got {args.extract_batch_size}")
     if args.shortlist is not None and args.shortlist < 1:
         raise UsageError(f"--shortlist: K must be >= 1, got {args.shortlist}")
     _check_outputs(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
+    from reid_tf.tf_startup import import_tensorflow
+
+    import_tensorflow()
     from reid_tf.search import SearchError, search_images, write_search_figures
 
     rerank = (args.k1, args.k2, args.lambda_value) if args.rerank else None
@@ -168,16 +175,16 @@ def _body(argv):
         result = search_images(
             model=args.model, gallery=args.gallery, queries=args.query, top=args.top,
             distance=args.distance, rerank=rerank, shortlist=args.shortlist,
-            normalize=args.normalize_features, batch_size=args.batch_size,
+            normalize=args.normalize_features, batch_size=args.extract_batch_size,
             cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.quiet,
         )
     except SearchError as exc:
         raise UsageError(f"{FLAGS.get(exc.argument, exc.argument)}: {exc.detail}") from None
-    print(format_results(result))
+    if args.json != STDOUT:
+        print(format_results(result))
     sys.stdout.flush()
     say = (lambda m: None) if args.quiet else (lambda m: print(f"{PROG}: {m}", file=sys.stderr))
-    if args.json:
-        atomic_write_json(args.json, result.to_json(), sort_keys=False)
+    if args.json is not None and write_json_result(args.json, result.to_json(), sort_keys=False):
         say(f"wrote {args.json}")
     if args.out:
         files = write_search_figures(result, args.out)

@@ -18,22 +18,25 @@ Exit status: 0 success, 1 training failed (non-finite loss), 2 usage error,
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
 from reid_common import (
     EXIT_INTERRUPTED,
+    STDOUT,
     ArgumentParser,
     UsageError,
     add_version_argument,
+    check_json_path,
     run_main,
+    write_json_result,
 )
 from reid_tf.config import ConfigError, SettingError, TrainConfig
+from reid_tf.config_file import load_config_file, setting_type
 from reid_tf.run_dir import RunDirError
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
-PROG = "train.py"
+PROG = "reid-train"
 
 
 _GROUP_TITLES = {
@@ -47,10 +50,18 @@ _GROUP_TITLES = {
     "output": "output, checkpoints and resumption",
 }
 
-_ELEMENT_TYPES = {"image_size": int, "lr_milestones": int, "lr_values": float, "data": str}
 
 
-def build_parser(prog="train.py"):
+class _TrainingBatch(argparse.Action):
+    """``--batch-size`` in train.py: refused with a pointer to the two batches."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise UsageError("--batch-size: the training batch is --P identities x --K images; "
+                         "the feature-extraction batch of the evaluation is "
+                         "--extract-batch-size")
+
+
+def build_parser(prog=PROG):
     """The ``train.py`` parser, generated from :class:`TrainConfig`.
 
     Every flag's default is ``argparse.SUPPRESS`` so that unset flags keep
@@ -79,6 +90,13 @@ def build_parser(prog="train.py"):
                "See docs/training.md for the paper's recipes.",
         argument_default=argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="load settings from a JSON or YAML file (a mapping of setting names, as in a "
+             "run's config.json, to values; configs/ holds the paper's recipes); flags "
+             "given on the command line override it")
+    parser.add_argument("--batch-size", nargs="?", action=_TrainingBatch,
+                        help=argparse.SUPPRESS)
     defaults = TrainConfig()
     groups = {}
     for f in dataclasses.fields(TrainConfig):
@@ -93,12 +111,7 @@ def build_parser(prog="train.py"):
         if meta["action"]:
             kwargs["action"] = meta["action"]
         else:
-            kind = _ELEMENT_TYPES.get(f.name)
-            if kind is None:
-                kind = type(default) if default is not None else str
-                if f.name in ("lr",):
-                    kind = float
-            kwargs["type"] = kind
+            kwargs["type"] = setting_type(f)
             if meta["nargs"] is not None:
                 kwargs["nargs"] = meta["nargs"]
             if meta["choices"] is not None:
@@ -110,29 +123,44 @@ def build_parser(prog="train.py"):
                 help_text += f" (default: {shown})"
         kwargs["help"] = help_text.replace("%", "%%")
         group.add_argument(meta["flag"], **kwargs)
+        for old in meta["deprecated"]:
+            parser.add_deprecated_alias(old, meta["flag"])
     add_version_argument(parser)
     return parser
 
 
-def parse_config(argv=None):
+def parse_config(argv=None, prog=PROG):
     """Parses ``train.py`` arguments into a resolved :class:`TrainConfig`.
+
+    With ``--config FILE`` the file's settings come first and the flags on
+    the command line override them.
 
     Args:
         argv: argument list (default ``sys.argv[1:]``).
+        prog: program name in messages.
 
     Returns:
         ``TrainConfig`` (resolved).
 
     Raises:
         UsageError: a malformed argument.
-        ConfigError: an invalid setting (the message names its flag).
+        ConfigError: an invalid setting (the message names its flag) or a
+            bad config file (the message names the file and the key).
 
     Example:
         >>> parse_config(["--epochs", "1"]).epochs
         1
     """
-    ns = build_parser().parse_args(argv)
-    return TrainConfig(**vars(ns)).resolved()
+    return _parse(argv, prog)[0]
+
+
+def _parse(argv, prog):
+    """``(resolved TrainConfig, --config path or None)``."""
+    given = vars(build_parser(prog).parse_args(argv))
+    path = given.pop("config", None)
+    settings = load_config_file(path) if path is not None else {}
+    settings.update(given)
+    return TrainConfig(**settings).resolved(), path
 
 
 def _compact(summary):
@@ -145,11 +173,13 @@ def _compact(summary):
     return out
 
 
-def main(argv=None, *, callbacks=()):
+def main(argv=None, *, callbacks=(), prog=PROG):
     """``train.py`` / ``reid-train``.
 
     Args:
         argv: argument list (default ``sys.argv[1:]``).
+        prog: program name in messages and ``--help`` (``train.py`` runs it
+            as ``train.py``).
         callbacks: extra ``keras.callbacks.Callback`` objects passed to
             :func:`reid_tf.engine.run_training` (for a program that runs
             ``train.py`` in-process).
@@ -166,7 +196,9 @@ def main(argv=None, *, callbacks=()):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
 
     def body(args):
-        cfg = parse_config(args)
+        cfg, config_path = _parse(args, prog)
+        manifests = [os.path.join(d, "manifest.jsonl") for d in cfg.data]
+        check_json_path(cfg.json, [config_path, *cfg.data, *manifests])
         from reid_tf.engine import run_training
         from reid_tf.event_log import EventLog
 
@@ -177,19 +209,19 @@ def main(argv=None, *, callbacks=()):
         except TrainingFailed as exc:
             raise TrainingFailed("{message}", message=exc.for_cli()) from None
         except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; run the same command again to resume from the "
+            print(f"{prog}: interrupted; run the same command again to resume from the "
                   "last checkpoint", file=sys.stderr)
             return EXIT_INTERRUPTED
         if summary.get("worker"):
             return 0
-        if cfg.json:
-            print(json.dumps(_compact(summary), sort_keys=True))
-        else:
+        if cfg.json is not None:
+            write_json_result(cfg.json, _compact(summary))
+        if cfg.json != STDOUT:
             print(summary["table"])
             print(f"\nrun directory: {summary['run_dir']} "
                   f"(training {summary['train_seconds']:.0f} s, "
                   f"total {summary['total_seconds']:.0f} s)")
         return 0
 
-    return run_main(PROG, body, argv, usage_errors=(ConfigError, RunDirError),
+    return run_main(prog, body, argv, usage_errors=(ConfigError, RunDirError),
                     failures=(TrainingFailed,))

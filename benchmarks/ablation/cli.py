@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import re
@@ -10,8 +9,8 @@ import sys
 from pathlib import Path
 
 from data_prep.synthetic import SyntheticConfig
-from reid_common import ArgumentParser, Reporter, UsageError, add_version_argument, \
-    atomic_write_text, run_main
+from reid_common import STDOUT, ArgumentParser, Reporter, UsageError, add_json_argument, \
+    add_version_argument, atomic_write_text, check_json_path, run_main, write_json_result
 from reid_tf.config import ConfigError
 
 from .figure import plot
@@ -62,13 +61,21 @@ def build_parser():
     g.add_argument("--report-only", action="store_true",
                    help="train nothing; build the tables from the finished runs")
     g = p.add_argument_group("synthetic data (data_prep.synthetic knobs; see docs/synthetic.md)")
-    g.add_argument("--identities", type=int, default=d.identities, metavar="N",
+    p.add_deprecated_alias("--identities", "--synthetic-identities")
+    g.add_argument("--synthetic-identities", dest="identities", type=int,
+                   default=d.identities, metavar="N",
                    help=f"identities, half train half test (default {d.identities})")
-    g.add_argument("--images", type=int, default=d.images, metavar="N",
+    p.add_deprecated_alias("--images", "--synthetic-images")
+    g.add_argument("--synthetic-images", dest="images", type=int, default=d.images,
+                   metavar="N",
                    help=f"images per identity (default {d.images})")
-    g.add_argument("--cameras", type=int, default=d.cameras, metavar="N",
+    p.add_deprecated_alias("--cameras", "--synthetic-cameras")
+    g.add_argument("--synthetic-cameras", dest="cameras", type=int, default=d.cameras,
+                   metavar="N",
                    help=f"cameras (default {d.cameras})")
-    g.add_argument("--data-seed", type=int, default=d.data_seed, metavar="SEED",
+    p.add_deprecated_alias("--data-seed", "--synthetic-seed")
+    g.add_argument("--synthetic-seed", dest="data_seed", type=int, default=d.data_seed,
+                   metavar="SEED",
                    help=f"generator seed (default {d.data_seed})")
     g.add_argument("--vertical-shift", type=float, default=d.vertical_shift, metavar="S",
                    help=f"misalignment: box top moves by U(-S, S) of the person height "
@@ -103,10 +110,13 @@ def build_parser():
                         "features before the distances (default: on; without it the local "
                         "part distances of the tiny network saturate the tanh and the local "
                         "loss barely moves, see docs/ablation.md)")
-    g.add_argument("--kl-weight", type=float, default=d.kl_weight, metavar="W",
-                   help=f"classification mutual loss weight of MC and MM (default {d.kl_weight:g}, "
-                        "the paper's)")
-    g.add_argument("--metric-weight", type=float, default=d.metric_weight, metavar="W",
+    p.add_deprecated_alias("--kl-weight", "--mutual-kl-weight")
+    g.add_argument("--mutual-kl-weight", dest="kl_weight", type=float, default=d.kl_weight,
+                   metavar="W", help=f"classification mutual loss weight of MC and MM "
+                                     f"(default {d.kl_weight:g}, the paper's)")
+    p.add_deprecated_alias("--metric-weight", "--mutual-metric-weight")
+    g.add_argument("--mutual-metric-weight", dest="metric_weight", type=float,
+                   default=d.metric_weight, metavar="W",
                    help=f"metric mutual loss weight of MM (default {d.metric_weight:g}, the "
                         "paper's; MC uses 0)")
     g.add_argument("--train-arg", action="append", default=[], metavar="ARG",
@@ -122,9 +132,19 @@ def build_parser():
     g.add_argument("--analysis", metavar="FILE",
                    help="Markdown file with findings to put in the page (default: keep the "
                         "findings already in the page)")
-    g.add_argument("--json", action="store_true",
-                   help="print the results as JSON on stdout instead of the table")
+    add_json_argument(g, "the results")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress and no 'wrote' lines on stderr (errors and warnings only)")
     return p
+
+
+_FLAGS = {"identities": "--synthetic-identities", "images": "--synthetic-images",
+          "cameras": "--synthetic-cameras", "kl_weight": "--mutual-kl-weight",
+          "metric_weight": "--mutual-metric-weight"}
+
+
+def _flag(name):
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def settings_from_args(args):
@@ -175,14 +195,14 @@ def settings_from_args(args):
         metric_weight=args.metric_weight, extra_train_args=tuple(args.train_arg))
     for name in ("identities", "images", "cameras", "P", "K", "epochs", "steps_per_epoch"):
         if getattr(s, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(s, name)})")
+            raise UsageError(f"{_flag(name)}: must be >= 1 (got {getattr(s, name)})")
     if s.decay_epoch < 0:
         raise UsageError(f"--decay-epoch: must be >= 0 (got {s.decay_epoch})")
     if not (s.lr > 0 and math.isfinite(s.lr)):
         raise UsageError(f"--lr: must be > 0 (got {s.lr})")
     for name in ("global_margin", "local_margin", "kl_weight", "metric_weight"):
         if not (getattr(s, name) >= 0 and math.isfinite(getattr(s, name))):
-            raise UsageError(f"--{name.replace('_', '-')}: must be >= 0")
+            raise UsageError(f"{_flag(name)}: must be >= 0")
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1 (got {args.jobs})")
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
@@ -205,11 +225,12 @@ def command_line(argv):
             skip -= 1
             continue
         name = a.split("=", 1)[0]
-        if name in ("--note", "--analysis", "--jobs", "--doc", "--plot") and "=" not in a:
+        if name in ("--note", "--analysis", "--jobs", "--doc", "--plot", "--json") \
+                and "=" not in a:
             skip = 1
             continue
         if name in ("--note", "--analysis", "--jobs", "--doc", "--plot", "--report-only",
-                    "--json"):
+                    "--json", "--quiet"):
             continue
         keep.append(a if re.fullmatch(r"[\w@%+=:,./-]+", a) else repr(a))
     return " ".join(["python -m benchmarks.ablation"] + keep)
@@ -233,8 +254,10 @@ def main(argv=None):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    reporter = Reporter(PROG)
+    reporter = Reporter(PROG, enabled=not args.quiet)
     settings, seeds, variants = settings_from_args(args)
+    check_json_path(args.json, {"the --analysis input": args.analysis, "the --doc page": args.doc,
+                                "the --plot output": args.plot})
     analysis = ""
     if args.analysis:
         try:
@@ -268,9 +291,9 @@ def _main(argv):
     if args.plot and any(agg.get(v.key, {}).get("global") for v in variants):
         plot(agg, variants, args.plot)
         reporter.say(f"wrote {args.plot}")
-    if args.json:
-        print(json.dumps(to_json(settings, seeds, agg, comparisons, result), sort_keys=True))
-    else:
+    if args.json is not None:
+        write_json_result(args.json, to_json(settings, seeds, agg, comparisons, result))
+    if args.json != STDOUT:
         print(f"global feature, mean ± std over seeds {seeds} ({settings.describe()})")
         print(format_table(agg, variants))
         gl = format_table(agg, [v for v in variants if v.key != "gl_baseline"],

@@ -1,11 +1,11 @@
 """``reid-prep synthetic DST [options]`` and ``python -m data_prep.synthetic``."""
 
-import json
 from dataclasses import fields
 from pathlib import Path
 
 from data_prep._io import PrepError, add_common_arguments
-from reid_common import ArgumentParser, Progress, add_version_argument, run_main
+from reid_common import STDOUT, ArgumentParser, Progress, add_version_argument, run_main, \
+    write_json_result
 
 from .config import KNOB_HELP, SyntheticConfig
 from .sheet import contact_sheet
@@ -63,9 +63,10 @@ def run(args):
     result = {"dataset": "synthetic", "dst": str(args.dst), "counts": info["counts"],
               "lookalike_pairs": len(info["lookalike_pairs"]), "written": info["written"],
               "skipped": info["skipped"], "seconds": info["seconds"], "contact_sheet": sheet}
-    if getattr(args, "json", False):
-        print(json.dumps(result, sort_keys=True))
-    else:
+    target = getattr(args, "json", None)
+    if target is not None:
+        write_json_result(target, result)
+    if target != STDOUT:
         print(f"synthetic: {args.dst}")
         for folder, n in info["counts"].items():
             print(f"  {folder:<20} {n:>7} images")

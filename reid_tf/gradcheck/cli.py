@@ -17,13 +17,15 @@ from dataclasses import asdict
 import numpy as np
 
 from reid_common import (
+    STDOUT,
     ArgumentParser,
     UsageError,
+    add_json_argument,
     add_version_argument,
-    atomic_write_json,
+    check_json_path,
     one_line,
     run_main,
-    same_file,
+    write_json_result,
 )
 from reid_tf.gradcheck.checks import SECTIONS, run_checks
 from reid_tf.gradcheck.results import FD_STEP, TOLERANCES, format_table
@@ -38,7 +40,7 @@ _SEED_LIMIT = 2 ** 32 - 9
 
 def _write_json(path, payload):
     try:
-        atomic_write_json(path, payload, sort_keys=False)
+        write_json_result(path, payload, sort_keys=False)
     except OSError as exc:
         raise UsageError(f"--json: cannot write {path} ({exc.strerror or exc})") from None
 
@@ -78,8 +80,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random inputs and network weights, >= 0 (at most "
                              f"{_SEED_LIMIT} with the model checks; default 0)")
-    parser.add_argument("--json", metavar="PATH",
-                        help="also write every row (and the overall verdict) to PATH as JSON")
+    add_json_argument(parser, "every row and the overall verdict")
     parser.add_argument("--no-model", action="store_true",
                         help="skip the checks on the outputs of a tiny network")
     parser.add_argument("--fd-step", type=float, default=FD_STEP,
@@ -88,7 +89,7 @@ def build_parser():
                         help="comma-separated subset of the check sections "
                              f"{','.join(SECTIONS)} (default: all)")
     parser.add_argument("--quiet", action="store_true",
-                        help="no progress messages on stderr")
+                        help="no progress messages on stderr (errors and warnings only)")
     add_version_argument(parser)
     return parser
 
@@ -107,14 +108,7 @@ def _sections(args):
     if args.seed < 0 or (models and args.seed > _SEED_LIMIT):
         limit = f", at most {_SEED_LIMIT} with the model checks" if models else ""
         raise UsageError(f"--seed: expected an integer >= 0{limit}, got {args.seed}")
-    if args.json:
-        parent = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(parent) or os.path.isdir(args.json):
-            raise UsageError(f"--json: cannot write {args.json!r} "
-                             f"(no such directory or it is a directory)")
-        if args.dump is not None and same_file(args.json, args.dump):
-            raise UsageError(f"--json: {args.json} is also the --dump input; "
-                             "choose another output")
+    check_json_path(args.json, {"the --dump input": args.dump})
     return sections
 
 
@@ -133,8 +127,9 @@ def _check_dump(args):
     if not args.quiet:
         print(f"{PROG}: {args.dump}: {args.samples} sampled pairs", file=sys.stderr)
     result = check_against_reference(dump, samples=args.samples, seed=args.seed)
-    print(format_check_table(result))
-    print(f"\n{format_check(result)} ({args.dump}, seed {args.seed})")
+    if args.json != STDOUT:
+        print(format_check_table(result))
+        print(f"\n{format_check(result)} ({args.dump}, seed {args.seed})")
     if args.json:
         _write_json(args.json, {"dump": args.dump, **result})
     return 0 if result["passed"] else 1
@@ -152,9 +147,10 @@ def _body(argv):
                       fd_step=args.fd_step, verbose=not args.quiet, sections=sections)
     elapsed = time.perf_counter() - start
     failed = [r for r in rows if not r.passed]
-    print(format_table(rows))
-    print(f"\n{len(rows) - len(failed)}/{len(rows)} checks passed, {len(failed)} failed "
-          f"({elapsed:.1f} s, seed {args.seed}{', quick' if args.quick else ''})")
+    if args.json != STDOUT:
+        print(format_table(rows))
+        print(f"\n{len(rows) - len(failed)}/{len(rows)} checks passed, {len(failed)} failed "
+              f"({elapsed:.1f} s, seed {args.seed}{', quick' if args.quick else ''})")
     if args.json:
         _write_json(args.json, {
             "passed": not failed,

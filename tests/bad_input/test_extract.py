@@ -49,7 +49,7 @@ def args(inputs, tmp, **changes):
     if not out.exists():
         out.write_bytes(b"an earlier dump\n")
     argv = {"--model": inputs["model"], "--data": inputs["data"], "--out": out,
-            "--batch-size": "8"}
+            "--extract-batch-size": "8"}
     argv.update({"--" + k.replace("_", "-"): v for k, v in changes.items()})
     return argv
 
@@ -106,7 +106,7 @@ CASES = {
     "out-directory-missing": lambda inputs, tmp: Case(
         args(inputs, tmp, out=tmp / "no" / "d.h5"), ["--out", tmp / "no"]),
     "batch-size-zero": lambda inputs, tmp: Case(
-        args(inputs, tmp, batch_size="0"), ["--batch-size"]),
+        args(inputs, tmp, batch_size="0"), ["--extract-batch-size"]),
 }
 
 

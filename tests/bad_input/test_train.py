@@ -39,7 +39,7 @@ def tiny_args(data, run_dir, *extra):
     """The cheapest run that reaches training: 64 x 32 images, P=K=2, one step."""
     return ["--data", data, "--run-dir", run_dir, "--image-size", "64", "32",
             "--P", "2", "--K", "2", "--epochs", "1", "--steps-per-epoch", "1",
-            "--eval-batch-size", "16", "--quiet", *extra]
+            "--extract-batch-size", "16", "--quiet", *extra]
 
 
 @dataclasses.dataclass
@@ -255,8 +255,8 @@ def test_a_zero_rate_is_refused(argv, flag, capfd, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, flag, limit", [
-    (["--rerank-k1", "201"], "--rerank-k1", "200"),
-    (["--rerank-k2", "51"], "--rerank-k2", "50"),
+    (["--k1", "201"], "--k1", "200"),
+    (["--k2", "51"], "--k2", "50"),
 ])
 def test_rerank_settings_beyond_the_reference_limits_are_refused(argv, flag, limit, capfd,
                                                                  tmp_path, monkeypatch):

@@ -40,7 +40,7 @@ def test_registry_names():
 def test_market_json_output(tmp_path, capsys):
     fakes.make_market(tmp_path / "src")
     code, out, err = _run(capsys, ["market1501", str(tmp_path / "src"), str(tmp_path / "dst"),
-                                   "--json", "--quiet"])
+                                   "--json", "-", "--quiet"])
     assert code == 0, err
     result = json.loads(out)
     m = load_manifest(tmp_path / "dst")
@@ -56,7 +56,7 @@ def test_market_json_output(tmp_path, capsys):
 def test_python_dash_m_entry_point(tmp_path):
     fakes.make_msmt17(tmp_path / "ms")
     proc = subprocess.run([sys.executable, "-m", "data_prep", "msmt17", str(tmp_path / "ms"),
-                           str(tmp_path / "out"), "--json"], cwd=REPO, capture_output=True,
+                           str(tmp_path / "out"), "--json", "-"], cwd=REPO, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["dataset"] == "msmt17"
@@ -154,14 +154,14 @@ def _make_bad(tmp_path, kind):
         return ["combine", str(tmp_path / "o"), str(tmp_path / "p")], ["dataset.json"]
     if kind == "combine_bad_manifest":
         fakes.make_market(tmp_path / "m")
-        cli.main(["market1501", str(tmp_path / "m"), str(tmp_path / "p"), "--quiet", "--json"])
+        cli.main(["market1501", str(tmp_path / "m"), str(tmp_path / "p"), "--quiet", "--json", "-"])
         lines = (tmp_path / "p" / "manifest.jsonl").read_text().splitlines()
         lines[2] = lines[2].replace('"camid": ', '"camid": -')
         (tmp_path / "p" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
         return ["combine", str(tmp_path / "o"), str(tmp_path / "p")], ["manifest.jsonl:3", "camid"]
     if kind == "combine_twice":
         fakes.make_market(tmp_path / "m")
-        cli.main(["market1501", str(tmp_path / "m"), str(tmp_path / "p"), "--quiet", "--json"])
+        cli.main(["market1501", str(tmp_path / "m"), str(tmp_path / "p"), "--quiet", "--json", "-"])
         return ["combine", str(tmp_path / "o"), str(tmp_path / "p"), str(tmp_path / "p")], ["also comes from"]
     if kind == "combine_no_args":
         return ["combine", str(tmp_path / "o")], ["PREPARED"]
@@ -210,7 +210,7 @@ def test_cuhk03_new_protocol_missing_config(tmp_path, capsys):
     assert code == 2
     _one_line_error(err, "--test-identities")
     code, out, err = _run(capsys, ["cuhk03", str(root), str(tmp_path / "o"), "--split", "new",
-                                   "--images", "labeled", "--json", "--quiet"])
+                                   "--images", "labeled", "--json", "-", "--quiet"])
     assert code == 0, err
     assert json.loads(out)["summary"]["train"]["identities"] == 6
 

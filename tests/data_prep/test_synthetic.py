@@ -225,7 +225,7 @@ def test_market_converter_prepares_it(small, tmp_path):
 
 def test_cli(tmp_path, capsys):
     args = ["--num-identities", "6", "--images-per-identity", "4", "--num-cameras", "2",
-            "--height", "32", "--width", "16", "--json", "--quiet"]
+            "--height", "32", "--width", "16", "--json", "-", "--quiet"]
     sheet = tmp_path / "sheet.png"
     assert S.main([str(tmp_path / "d"), *args, "--contact-sheet", str(sheet)]) == 0
     out = json.loads(capsys.readouterr().out)

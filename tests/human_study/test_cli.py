@@ -61,7 +61,7 @@ def test_create_add_annotator_report_export(capsys, tmp_path, population_dump):
                          "--json", str(tmp_path / "c.json"))
     assert status == 0 and "5 queries, 8 candidates" in out
     assert json.loads((tmp_path / "c.json").read_text())["num_queries"] == 5
-    status, out, _ = run(capsys, "add-annotator", study, "alice", "--json", "--port", "8123")
+    status, out, _ = run(capsys, "add-annotator", study, "alice", "--json", "-", "--port", "8123")
     info = json.loads(out)
     assert list(info) == ["name", "token", "url"] and info["name"] == "alice"
     assert info["url"] == f"http://127.0.0.1:8123/annotate?token={info['token']}"

@@ -189,7 +189,7 @@ def test_rerank_with_shortlist_uses_the_shortlisted_matrices(tmp_path, data, dum
 
 def test_normalize(tmp_path, data, dump_path):
     code, results = run_cli(
-        tmp_path, [dump_path, "--distance", "global", "global+local", "--normalize"]
+        tmp_path, [dump_path, "--distance", "global", "global+local", "--normalize-features"]
     )
     assert code == 0
     for r in results:
@@ -362,7 +362,7 @@ def test_help_explains_every_flag(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     for flag in ("--distance", "--shortlist", "--rerank", "--k1", "--k2", "--lambda",
-                 "--protocol", "--max-rank", "--normalize", "--json", "--csv", "--plot",
+                 "--protocol", "--max-rank", "--normalize-features", "--json", "--csv", "--plot",
                  "--demo", "--repeats", "--seed", "--quiet"):
         assert flag in text
     assert "Q x Q" in text and "G x G" in text
@@ -423,6 +423,10 @@ def test_report_flags_are_wired_in(tmp_path, dump_path, capsys):
                  "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    err = capsys.readouterr().err
+    assert "wrote" not in err and "grey placeholder drawn" in err  # --quiet keeps warnings
+    assert main([dump_path, "--distance", "global+local", "--alignment", "1", "2",
+                 "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().err
 
     assert main([dump_path, "--alignment", "0", "999", "--out", str(out), "--quiet"]) == 2

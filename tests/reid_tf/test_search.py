@@ -312,7 +312,7 @@ def test_progress_and_the_cache_line_go_to_stderr(model_path, photos, capsys, mo
 
     monkeypatch.setattr(reid_common.progress, "_isatty", lambda stream: True)
     code = main(["--model", str(model_path), "--gallery", str(photos["gallery"]), "--query",
-                 str(photos["queries"][0]), "--batch-size", "2"])
+                 str(photos["queries"][0]), "--extract-batch-size", "2"])
     captured = capsys.readouterr()
     assert code == 0
     assert "gallery features: 9/9 (100%" in captured.err

@@ -21,14 +21,14 @@ def tiny_args(cache_dir, run_dir, *extra):
         "--synthetic-identities", "16", "--synthetic-images", "6",
         "--image-size", "64", "32", "--P", "4", "--K", "4",
         "--epochs", "2", "--steps-per-epoch", "3", "--checkpoint-every", "2",
-        "--eval-batch-size", "32", "--quiet", *extra,
+        "--extract-batch-size", "32", "--quiet", *extra,
     ]
 
 
 def subprocess_env(**extra):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the tools' own default applies
     env["CUDA_VISIBLE_DEVICES"] = ""
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -52,7 +52,7 @@ def cache_dir(tmp_path_factory):
 def trained_run(cache_dir, tmp_path_factory):
     """A finished tiny training run (subprocess, --json)."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    args = tiny_args(cache_dir, run_dir, "--json")
+    args = tiny_args(cache_dir, run_dir, "--json", "-")
     proc = run_train(args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": run_dir, "args": args, "proc": proc}

@@ -229,11 +229,11 @@ def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
 
 
 def test_report_only_and_json(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--report-only", "--json")) == 0
+    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "-")) == 0
     assert fake.calls == []
     assert ablation.main(_argv(tmp_path, "--variants", "baseline", "alignedreid")) == 0
     capsys.readouterr()
-    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "--variants", "baseline",
+    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "-", "--variants", "baseline",
                                "alignedreid")) == 0
     assert len(fake.calls) == 6
     data = json.loads(capsys.readouterr().out)
@@ -269,7 +269,7 @@ def test_usage_errors_are_one_line(fake, tmp_path, capsys, extra, message):
 
 
 def test_parallel_jobs_give_the_same_table(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--jobs", "2", "--json")) == 0
+    assert ablation.main(_argv(tmp_path, "--jobs", "2", "--json", "-")) == 0
     assert len(fake.calls) == 15 and fake.threads >= 1
     parallel = json.loads(capsys.readouterr().out)["variants"]
     expected = ablation.aggregate(

@@ -18,7 +18,7 @@ def test_extract_cli_reproduces_the_training_dump(trained_run, cache_dir, tmp_pa
     out = tmp_path / "dump.h5"
     code = main(["--model", str(trained_run["dir"] / "model.keras"),
                  "--data", str(prepared_dir(cache_dir)), "--out", str(out),
-                 "--batch-size", "7", "--json", "--quiet"])
+                 "--extract-batch-size", "7", "--json", "-", "--quiet"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["local_shape"] == [4, 128] and summary["global_dim"] == 256
@@ -48,7 +48,7 @@ def test_extract_normalize_and_no_local(trained_run, cache_dir, tmp_path):
     out = tmp_path / "n.h5"
     assert main(["--model", str(trained_run["dir"] / "model.keras"),
                  "--data", str(prepared_dir(cache_dir)), "--out", str(out),
-                 "--no-local", "--normalize", "--quiet"]) == 0
+                 "--no-local", "--normalize-features", "--quiet"]) == 0
     dump = read_dump(out)
     assert "local" not in dump.query
     norms = np.linalg.norm(dump.gallery["global"].astype(np.float64), axis=1)
@@ -56,16 +56,16 @@ def test_extract_normalize_and_no_local(trained_run, cache_dir, tmp_path):
 
 
 @pytest.mark.parametrize("which, needle", [
-    ("model", "--model"), ("data", "--data"), ("out", "--out"), ("batch", "--batch-size"),
+    ("model", "--model"), ("data", "--data"), ("out", "--out"), ("batch", "--extract-batch-size"),
 ])
 def test_extract_errors_are_one_line(which, needle, trained_run, cache_dir, tmp_path, capsys):
     args = {"--model": str(trained_run["dir"] / "model.keras"),
             "--data": str(prepared_dir(cache_dir)), "--out": str(tmp_path / "d.h5"),
-            "--batch-size": "8"}
+            "--extract-batch-size": "8"}
     bad = {"model": ("--model", str(tmp_path / "missing.keras")),
            "data": ("--data", str(tmp_path)),
            "out": ("--out", str(tmp_path / "no" / "such" / "d.h5")),
-           "batch": ("--batch-size", "0")}[which]
+           "batch": ("--extract-batch-size", "0")}[which]
     args[bad[0]] = bad[1]
     code = main([x for kv in args.items() for x in kv] + ["--quiet"])
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
@@ -78,8 +78,8 @@ def test_extract_module_entry_point_help():
     proc = subprocess.run([sys.executable, "-m", "reid_tf.extract", "--help"], cwd=REPO,
                           env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for flag in ("--model", "--data", "--out", "--batch-size", "--no-local", "--normalize",
-                 "--json"):
+    for flag in ("--model", "--data", "--out", "--extract-batch-size", "--no-local",
+                 "--normalize-features", "--json"):
         assert flag in proc.stdout
 
 

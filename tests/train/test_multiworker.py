@@ -81,7 +81,7 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     from reid_tf.train_data import prepare_synthetic
 
     run_dir, mirrored_dir = tmp_path / "multiworker", tmp_path / "mirrored"
-    args = tiny_args(cache_dir, run_dir, "--strategy", "multiworker", "--json")
+    args = tiny_args(cache_dir, run_dir, "--strategy", "multiworker", "--json", "-")
     prepare_synthetic(parse_config(args), lambda message: None)  # not twice at once
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
