@@ -9,4 +9,4 @@ import sys
 from reid_tf.train_cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(prog="train.py"))
+    sys.exit(main())

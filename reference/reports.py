@@ -32,7 +32,7 @@ __all__ = [
 def add_report_arguments(parser):
     """Add the report flags to an ``argparse`` parser (an argument group "reports").
 
-    Flags: ``--ranked-list N``, ``--num-queries``, ``--alignment Q G``,
+    Flags: ``--ranked-list N``, ``--queries``, ``--alignment Q G``,
     ``--out``, ``--image-root``. The
     query sample of ``--ranked-list`` uses ``args.seed`` when the parser has
     a ``--seed`` flag (else 0).
@@ -59,7 +59,7 @@ def add_report_arguments(parser):
         metavar="N",
         default=None,
         help=(
-            "for a seeded sample of queries (--num-queries; the sample uses --seed), "
+            "for a seeded sample of queries (--queries; the sample uses --seed), "
             "write one PNG per query to --out showing the query and its top-N gallery "
             "images by each evaluated distance, after the protocol's removals; green "
             "frame = same identity, red = different, distance under each image. Needs "
@@ -67,12 +67,15 @@ def add_report_arguments(parser):
         ),
     )
     group.add_argument(
-        "--num-queries",
+        "--queries",
+        dest="num_queries",
         type=int,
         default=8,
         metavar="M",
         help="number of queries drawn for --ranked-list (default 8; all if M >= Q)",
     )
+    if hasattr(parser, "add_deprecated_alias"):
+        parser.add_deprecated_alias("--num-queries", "--queries")
     group.add_argument(
         "--alignment",
         type=int,
@@ -150,7 +153,7 @@ def check_report_arguments(args):
     if n is not None and not 1 <= n <= MAX_TOP_N:
         raise ReportError(f"--ranked-list: N must be in [1, {MAX_TOP_N}], got {n}")
     if args.num_queries < 1:
-        raise ReportError(f"--num-queries: must be >= 1, got {args.num_queries}")
+        raise ReportError(f"--queries: must be >= 1, got {args.num_queries}")
     if args.alignment is not None and min(args.alignment) < 0:
         raise ReportError(f"--alignment: indices must be >= 0, got {args.alignment}")
     if args.image_root is not None and not os.path.isdir(args.image_root):

@@ -137,7 +137,7 @@ def check_json_path(path, inputs=(), flag="--json"):
 
     Args:
         path: the ``--json`` value (None or ``-``: nothing to check).
-        inputs: paths the tool reads (None entries are skipped), or a dict
+        inputs: paths the tool reads (None and empty entries are skipped), or a dict
             from a description (``"the --dump input"``) to the path.
         flag: the flag named in the message.
 
@@ -153,7 +153,7 @@ def check_json_path(path, inputs=(), flag="--json"):
         raise UsageError(f"{flag}: {path} is a directory")
     named = inputs.items() if isinstance(inputs, dict) else (("an input", p) for p in inputs)
     for label, item in named:
-        if item is not None and clashing_input(path, [os.fspath(item)]) is not None:
+        if item and clashing_input(path, [os.fspath(item)]) is not None:
             raise UsageError(f"{flag}: {path} is also {label} ({os.fspath(item)})")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):

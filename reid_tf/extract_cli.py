@@ -88,7 +88,8 @@ def format_summary(summary):
 
 def _body(argv):
     args = build_parser().parse_args(argv)
-    check_json_path(args.json, [args.model, args.data, args.out])
+    check_json_path(args.json, [args.model, args.data, os.path.join(args.data, "manifest.jsonl"),
+                                args.out])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
     from reid_tf.extract import ExtractError, extract_dump
 

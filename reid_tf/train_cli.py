@@ -36,7 +36,9 @@ from reid_tf.config_file import load_config_file, setting_type
 from reid_tf.run_dir import RunDirError
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
-PROG = "reid-train"
+PROG = "train.py"
+#: The console script's name: ``main`` uses it when run as ``reid-train``.
+CONSOLE_PROG = "reid-train"
 
 
 _GROUP_TITLES = {
@@ -173,13 +175,13 @@ def _compact(summary):
     return out
 
 
-def main(argv=None, *, callbacks=(), prog=PROG):
+def main(argv=None, *, callbacks=(), prog=None):
     """``train.py`` / ``reid-train``.
 
     Args:
         argv: argument list (default ``sys.argv[1:]``).
-        prog: program name in messages and ``--help`` (``train.py`` runs it
-            as ``train.py``).
+        prog: program name in messages and ``--help`` (default
+            ``reid-train`` when run as that console script, else ``train.py``).
         callbacks: extra ``keras.callbacks.Callback`` objects passed to
             :func:`reid_tf.engine.run_training` (for a program that runs
             ``train.py`` in-process).
@@ -192,6 +194,9 @@ def main(argv=None, *, callbacks=(), prog=PROG):
         2
     """
     from reid_tf.fit_loop import TrainingFailed
+
+    if prog is None:
+        prog = CONSOLE_PROG if os.path.basename(sys.argv[0]) == CONSOLE_PROG else PROG
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
 

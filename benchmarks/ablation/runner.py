@@ -218,7 +218,7 @@ def run_benchmark(settings, *, work_dir, seeds, variants, reporter, report_only=
         if is_finished(run_dir) or report_only:
             return read_run(run_dir) if is_finished(run_dir) else None
         args = settings.train_argv(
-            v, s, data=[str(data)], run_dir=str(run_dir), quiet=True, json=True,
+            v, s, data=[str(data)], run_dir=str(run_dir), quiet=True, json="-",
             checkpoint_every=max(settings.steps_per_epoch, 1), keep_checkpoints=1,
             # finished without metrics: a broken run, trained afresh
             overwrite=RunDir(run_dir).is_finished())

@@ -265,7 +265,7 @@ def _parse(argv):
 def test_run_reports_writes_ranked_lists_and_alignment(dump_dir):
     tmp_path, dump, distmat = dump_dir
     out = tmp_path / "rep"
-    args = _parse(["--ranked-list", "3", "--num-queries", "2", "--alignment", "1", "5",
+    args = _parse(["--ranked-list", "3", "--queries", "2", "--alignment", "1", "5",
                    "--out", str(out), "--image-root", str(tmp_path / "images")])
     msgs = reports.run_reports(args, dump, {"global": distmat, "local": distmat[:, ::-1].copy()},
                                dump.path)
@@ -294,7 +294,7 @@ def test_run_reports_alignment_to_png_path(dump_dir):
     [
         (["--ranked-list", "0"], "--ranked-list"),
         (["--ranked-list", "101"], "--ranked-list"),
-        (["--ranked-list", "5", "--num-queries", "0"], "--num-queries"),
+        (["--ranked-list", "5", "--queries", "0"], "--queries"),
         (["--alignment", "-1", "0"], "--alignment"),
         (["--alignment", "9", "0"], "--alignment"),
         (["--alignment", "0", "8"], "--alignment"),

@@ -228,6 +228,18 @@ def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
     assert len(list((tmp_path / "work").glob("cfg-*"))) == 2
 
 
+def test_quiet_and_json_path(fake, tmp_path, capsys):
+    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--quiet",
+                               "--json", str(tmp_path / "r.json"))) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "Baseline" in out
+    assert (tmp_path / "docs" / "ablation.md").is_file()
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["variants"]["baseline"]["global"]["mAP"]["n"] == 3
+    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--report-only")) == 0
+    assert "wrote" in capsys.readouterr().err
+
+
 def test_report_only_and_json(fake, tmp_path, capsys):
     assert ablation.main(_argv(tmp_path, "--report-only", "--json", "-")) == 0
     assert fake.calls == []
@@ -302,7 +314,7 @@ def test_train_argv_parses_back_to_the_run_config(variant, tmp_path):
                                  normalize_features=variant != "baseline")
     v = ablation.BY_KEY[variant]
     extra = dict(data=[str(tmp_path / "prepared")], run_dir=str(tmp_path / "run"),
-                 quiet=True, json=True, checkpoint_every=7, keep_checkpoints=1)
+                 quiet=True, json="-", checkpoint_every=7, keep_checkpoints=1)
     cfg = settings.train_config(v, 4, **extra)
     assert parse_config(settings.train_argv(v, 4, **extra)) == cfg
     assert (cfg.seed, cfg.P, cfg.lr_milestones, cfg.lr_values) == (4, 6, [3], [2e-3, 2e-4])
