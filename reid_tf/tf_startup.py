@@ -23,6 +23,9 @@ DEFAULT_LOG_LEVEL = "3"
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} ")
 _BANNER = "WARNING: All log messages before absl::InitializeLog() is called"
+# set once TensorFlow's devices were listed with the noise filtered (TensorFlow
+# may have been imported before, by a library, without the filter)
+_READY = False
 
 
 def _shown(line, level):
@@ -47,16 +50,18 @@ def _shown(line, level):
 def import_tensorflow():
     """Imports TensorFlow and initialises its devices, start-up noise filtered.
 
-    Called where the tools first need TensorFlow; does nothing when it is
-    already loaded. Without ``TF_CPP_MIN_LOG_LEVEL`` every line is written
-    back (level 0); the command lines set it to :data:`DEFAULT_LOG_LEVEL`
-    unless the user did. If the import fails, everything captured is written
+    Called where the tools first need TensorFlow; does nothing the second
+    time. When something imported TensorFlow before, only the device listing
+    (where the CUDA probing writes its lines) is filtered. Without
+    ``TF_CPP_MIN_LOG_LEVEL`` every line is written back (level 0); the
+    command lines set it to :data:`DEFAULT_LOG_LEVEL` unless the user did. If the import fails, everything captured is written
     back before the exception goes on.
 
     Returns:
         the ``tensorflow`` module.
     """
-    if "tensorflow" in sys.modules:
+    global _READY
+    if _READY:
         return sys.modules["tensorflow"]
     try:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
@@ -71,6 +76,7 @@ def import_tensorflow():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+            _READY = True
         except BaseException:
             failed = True
             raise

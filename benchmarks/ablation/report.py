@@ -180,7 +180,7 @@ the **global feature only** at test time.
 Runs are resumable: each (variant, seed) is a `train.py` run directory under
 `--work-dir` (default `runs/ablation`), a finished one (its `status.json` says
 so and `metrics.json` exists) is reused and an interrupted one resumes from its checkpoint. `--report-only`
-rebuilds this page from finished runs, `--json` prints the results as JSON.
+rebuilds this page from finished runs, `--json PATH` writes the results as JSON (`-`: stdout).
 
 ## Settings
 
