@@ -106,7 +106,7 @@ CASES = {
     "out-directory-missing": lambda inputs, tmp: Case(
         args(inputs, tmp, out=tmp / "no" / "d.h5"), ["--out", tmp / "no"]),
     "batch-size-zero": lambda inputs, tmp: Case(
-        args(inputs, tmp, batch_size="0"), ["--extract-batch-size"]),
+        args(inputs, tmp, extract_batch_size="0"), ["--extract-batch-size"]),
 }
 
 
