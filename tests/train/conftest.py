@@ -28,7 +28,7 @@ def tiny_args(cache_dir, run_dir, *extra):
 def subprocess_env(**extra):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the tools' own default applies
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env["CUDA_VISIBLE_DEVICES"] = ""
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -50,10 +50,13 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_run(cache_dir, tmp_path_factory):
-    """A finished tiny training run (subprocess, --json)."""
+    """A finished tiny training run (subprocess, --json -, train.py's own
+    TF_CPP_MIN_LOG_LEVEL default)."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     args = tiny_args(cache_dir, run_dir, "--json", "-")
-    proc = run_train(args)
+    env = subprocess_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL")
+    proc = run_train(args, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": run_dir, "args": args, "proc": proc}
 
