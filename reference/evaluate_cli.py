@@ -23,11 +23,13 @@ from reid_common import (
     run_main,
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
+from reference.evaluate_inputs import InputError, dump_nbytes, expand_inputs
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
 from reference.rerank_limits import MAX_K1, MAX_K2
 from reference.synthetic import DEMO_FILE
 
 PROG = "reid-evaluate"
+KEEP_BYTES = 2 << 30  # dumps read by the check before scoring are kept up to this size
 
 
 def build_parser():
@@ -37,7 +39,9 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Score HDF5 feature dumps (docs/feature_dump.md) with mAP, mINP and the\n"
-            "CMC curve. One evaluation is run per dump and per --distance value;\n"
+            "CMC curve. One evaluation is run per dump and per --distance value\n"
+            "(and its re-ranked twin with --rerank); every dump and every report\n"
+            "flag is checked before the first one is scored;\n"
             "results are printed as a table (percent) and optionally written as\n"
             "JSON, CSV and a CMC plot. Progress goes to stderr.\n"
             "A bad dump is reported on one line and skipped; the exit status is\n"
@@ -46,6 +50,7 @@ def build_parser():
         epilog=(
             "examples:\n"
             "  reid-evaluate --demo runs/demo\n"
+            "  reid-evaluate runs/20260101-120000 --distance global global+local\n"
             "  reid-evaluate runs/market/*.h5 --distance global global+local --json r.json\n"
             "  reid-evaluate features.h5 --distance global+local --shortlist 100 --rerank\n"
             "(python evaluate.py ... is the same program.)"
@@ -55,7 +60,11 @@ def build_parser():
         "dumps",
         nargs="*",
         metavar="DUMP",
-        help="feature dump(s) to evaluate (.h5); a shell glob of many dumps is fine",
+        help=(
+            "feature dump(s) to evaluate (.h5); a shell glob of many dumps is fine. A "
+            "run directory of train.py (config.json, features/*.h5) or a directory of "
+            "dumps stands for its dumps, in name order"
+        ),
     )
     parser.add_argument(
         "--distance",
@@ -87,7 +96,8 @@ def build_parser():
         "--rerank",
         action="store_true",
         help=(
-            "apply k-reciprocal re-ranking (Zhong et al. 2017) to the chosen distance. "
+            "also evaluate each distance after k-reciprocal re-ranking (Zhong et al. 2017): "
+            "one more row per distance, marked rerank in the table, JSON and CSV. "
             "Needs the Q x Q and G x G distances besides Q x G: for 'global' they are "
             "computed block by block from the features (memory ~ Q x G); for 'local' and "
             "'global+local' the full Q x Q and G x G matrices are computed and held "
@@ -178,6 +188,10 @@ def build_parser():
 
 def _check_args(args):
     """Validate the parsed arguments; raise UsageError with one line."""
+    try:
+        args.dumps = expand_inputs(args.dumps)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     if not args.dumps and not args.demo:
         raise UsageError("no DUMP given (or use --demo DIR)")
     if args.distance is None:
@@ -294,13 +308,28 @@ def _check_dump(dump, args):
         )
 
 
-def _evaluate_dump(path, args, progress, label):
-    """The result dicts of every ``--distance`` for one dump, and its reports."""
-    from reference import DumpError, read_dump
+def _read_checked(path, args):
+    """Read one dump and check it against every flag; DumpError for a bad dump,
+    UsageError for a report flag the dump cannot serve."""
+    from reference import read_dump
 
-    progress.say("reading")
     dump = read_dump(path)
     _check_dump(dump, args)
+    try:
+        reports.check_reports_for_dump(args, dump, path)
+    except reports.ReportError as exc:
+        raise UsageError(str(exc)) from None
+    return dump
+
+
+def _evaluate_dump(path, dump, args, progress, label):
+    """The result dicts of every ``--distance`` (plain, then re-ranked with
+    ``--rerank``) for one dump, and its reports."""
+    from reference import DumpError
+
+    if dump is None:
+        progress.say("reading")
+        dump = _read_checked(path, args)
     progress.say(
         f"Q={dump.num_query} G={dump.num_gallery} C={dump.query['global'].shape[1]}"
         + (
@@ -310,26 +339,29 @@ def _evaluate_dump(path, args, progress, label):
     )
     cache = DistanceCache.from_dump(dump, normalize=args.normalize, shortlist=args.shortlist,
                                     progress=progress)
-    rerank = RerankParams(args.k1, args.k2, args.lambda_value) if args.rerank else None
+    rankings = [None]
+    if args.rerank:
+        rankings.append(RerankParams(args.k1, args.k2, args.lambda_value))
     matrices = {} if reports.reports_requested(args) else None
     results = []
     for distance in args.distance:
-        progress.prefix = f"{label} {distance}: "
-        result = score_dump(
-            dump, distance=distance, protocol=args.protocol,
-            shortlist=args.shortlist if distance != "global" else None,
-            normalize=args.normalize, rerank=rerank, max_rank=args.max_rank,
-            repeats=args.repeats, seed=args.seed, keep_distmat=matrices is not None,
-            cache=cache, progress=progress,
-        )
-        if matrices is not None:
-            matrices[result.name] = result.distmat
-        row = result.to_dict()
-        results.append(row)
-        progress.say(
-            f"mAP {format_pct(row['mAP'])}  rank-1 {format_pct(row['rank1'])}  "
-            f"({row['seconds']:.1f} s)"
-        )
+        for rerank in rankings:
+            progress.prefix = f"{label} {distance}{' +rerank' if rerank else ''}: "
+            result = score_dump(
+                dump, distance=distance, protocol=args.protocol,
+                shortlist=args.shortlist if distance != "global" else None,
+                normalize=args.normalize, rerank=rerank, max_rank=args.max_rank,
+                repeats=args.repeats, seed=args.seed, keep_distmat=matrices is not None,
+                cache=cache, progress=progress,
+            )
+            if matrices is not None:
+                matrices[result.name] = result.distmat
+            row = result.to_dict()
+            results.append(row)
+            progress.say(
+                f"mAP {format_pct(row['mAP'])}  rank-1 {format_pct(row['rank1'])}  "
+                f"({row['seconds']:.1f} s)"
+            )
     del cache
     if matrices is not None:
         progress.prefix = f"{label}: "
@@ -342,6 +374,43 @@ def _evaluate_dump(path, args, progress, label):
     return results
 
 
+def _check_dumps(dumps, args, progress):
+    """Read and check every dump before any scoring (:func:`_read_checked`).
+
+    Returns:
+        ``(checked, failed)``: a list of ``(path, dump or None)`` (the dumps
+        are kept while they fit in ``KEEP_BYTES``, later ones are read again
+        when their turn comes) and the number of bad dumps reported.
+    """
+    from reference import DumpError
+
+    checked, failed, kept = [], 0, 0
+    for path in dumps:
+        if not os.path.isfile(path):
+            why = "is a directory" if os.path.isdir(path) else "no such file"
+            print(f"{PROG}: error: {path}: /: {why}", file=sys.stderr)
+            failed += 1
+            continue
+        progress.prefix = f"{path}: "
+        progress.say("reading")
+        try:
+            dump = _read_checked(path, args)
+        except UsageError:
+            raise
+        except DumpError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except (ValueError, TypeError) as exc:
+            print(f"{PROG}: error: {path}: /: {one_line(exc)}", file=sys.stderr)
+            failed += 1
+            continue
+        kept += dump_nbytes(dump)
+        checked.append((path, dump if kept <= KEEP_BYTES else None))
+    progress.prefix = ""
+    return checked, failed
+
+
 def _main(argv):
     from reference import DumpError
     from reference.synthetic import write_demo_dump
@@ -350,7 +419,6 @@ def _main(argv):
     _check_args(args)
     progress = Reporter(PROG, enabled=not args.quiet)
     dumps = list(args.dumps)
-    failed = 0
 
     if args.demo is not None:
         try:
@@ -360,19 +428,14 @@ def _main(argv):
         progress.say(f"wrote synthetic demo dump {demo}")
         dumps.insert(0, demo)
 
-    missing = [p for p in dumps if not os.path.isfile(p)]
-    for p in missing:
-        why = "is a directory" if os.path.isdir(p) else "no such file"
-        print(f"{PROG}: error: {p}: /: {why}", file=sys.stderr)
-        failed += 1
-    dumps = [p for p in dumps if p not in missing]
+    checked, failed = _check_dumps(dumps, args, progress)
 
     results = []
-    for n, path in enumerate(dumps, 1):
-        label = f"[{n}/{len(dumps)}] {path}" if len(dumps) > 1 else path
+    for n, (path, dump) in enumerate(checked, 1):
+        label = f"[{n}/{len(checked)}] {path}" if len(checked) > 1 else path
         progress.prefix = f"{label}: "
         try:
-            results.extend(_evaluate_dump(path, args, progress, label))
+            results.extend(_evaluate_dump(path, dump, args, progress, label))
         except DumpError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             failed += 1
@@ -386,6 +449,7 @@ def _main(argv):
         except (ValueError, TypeError) as exc:
             print(f"{PROG}: error: {path}: /: {one_line(exc)}", file=sys.stderr)
             failed += 1
+        checked[n - 1] = (path, None)  # free the features of a finished dump
     progress.prefix = ""
 
     if results:

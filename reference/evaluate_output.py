@@ -44,9 +44,9 @@ def format_table(results):
 
     Example:
         >>> print(format_table([]))  # doctest: +NORMALIZE_WHITESPACE
-        dump  distance  protocol  query  gallery  valid  mAP  mINP  R1  R5  R10  s
+        dump  distance  rerank  protocol  query  gallery  valid  mAP  mINP  R1  R5  R10  s
     """
-    header = ("dump", "distance", "protocol", "query", "gallery", "valid",
+    header = ("dump", "distance", "rerank", "protocol", "query", "gallery", "valid",
               "mAP", "mINP", "R1", "R5", "R10", "s")
     rows = [header]
     for r in results:
@@ -55,12 +55,11 @@ def format_table(results):
             label += f" K={r['shortlist']}"
         if r.get("normalize"):
             label += " norm"
-        if r["rerank"]:
-            label += " +rerank"
         rows.append(
             (
                 r["dump"],
                 label,
+                rerank_label(r),
                 r["protocol"],
                 str(r["num_query"]),
                 str(r["num_gallery"]),
@@ -74,7 +73,7 @@ def format_table(results):
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    numeric = set(range(3, len(header)))
+    numeric = set(range(4, len(header)))
     lines = []
     for row in rows:
         cells = [
@@ -83,6 +82,20 @@ def format_table(results):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def rerank_label(r):
+    """The table's ``rerank`` cell of a result: ``no``, or the re-ranking settings.
+
+    Example:
+        >>> rerank_label({"rerank": True, "k1": 20, "k2": 6, "lambda": 0.3})
+        'k1=20 k2=6 lambda=0.3'
+        >>> rerank_label({"rerank": False})
+        'no'
+    """
+    if not r["rerank"]:
+        return "no"
+    return f"k1={r['k1']} k2={r['k2']} lambda={r['lambda']:g}"
 
 
 def format_pct(value):

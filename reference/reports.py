@@ -24,6 +24,7 @@ __all__ = [
     "ReportWarning",
     "add_report_arguments",
     "check_report_arguments",
+    "check_reports_for_dump",
     "reports_requested",
     "run_reports",
 ]
@@ -185,6 +186,37 @@ def check_report_arguments(args):
             raise ReportError(f"--out: parent directory {parent} does not exist")
 
 
+def check_reports_for_dump(args, dump, dump_path=None):
+    """Validate the report flags against one dump, before any distance is computed.
+
+    Args:
+        args: parsed arguments (:func:`add_report_arguments`).
+        dump: the :class:`reference.dump.FeatureDump`.
+        dump_path: the dump's file, for the messages (default ``dump.path``).
+
+    Raises:
+        ReportError: one line naming the flag and the dump: an index out of
+            range, a dump without the local features or image paths a report
+            needs, an unknown protocol.
+    """
+    dump_path = os.fspath(dump_path or dump.path)
+    protocol_rules(getattr(args, "protocol", None) or dump.attrs.get("protocol", "market1501"))
+    if args.alignment is not None:
+        qi, gi = args.alignment
+        if not dump.has_local:
+            raise ReportError(f"--alignment: {dump_path}: the dump has no local features")
+        for what, index, size in (("query", qi, dump.num_query),
+                                  ("gallery", gi, dump.num_gallery)):
+            if index >= size:
+                raise ReportError(f"--alignment: {dump_path}: {what} index {index} is out of "
+                                  f"range [0, {size})")
+    if args.ranked_list is not None and ("path" not in dump.query or "path" not in dump.gallery):
+        raise ReportError(
+            f"--ranked-list: {dump_path}: the dump has no image paths (query/path, "
+            "gallery/path); write it with paths to draw ranked lists"
+        )
+
+
 def run_reports(args, dump, distmat, dump_path=None, *, say=None):
     """Make the reports the flags ask for, for one dump.
 
@@ -212,10 +244,10 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
     check_report_arguments(args)
     say = say or (lambda line: None)
     dump_path = os.fspath(dump_path or dump.path)
+    check_reports_for_dump(args, dump, dump_path)
     stem = os.path.splitext(os.path.basename(dump_path))[0]
     messages = []
     protocol = getattr(args, "protocol", None) or dump.attrs.get("protocol", "market1501")
-    protocol_rules(protocol)
     if not reports_requested(args):
         return messages
     out = args.out if args.out is not None else "reports"
@@ -224,16 +256,6 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
 
     if args.alignment is not None:
         qi, gi = args.alignment
-        if not dump.has_local:
-            raise ReportError(f"--alignment: {dump_path}: the dump has no local features")
-        if qi >= dump.num_query:
-            raise ReportError(
-                f"--alignment: query index {qi} is out of range [0, {dump.num_query})"
-            )
-        if gi >= dump.num_gallery:
-            raise ReportError(
-                f"--alignment: gallery index {gi} is out of range [0, {dump.num_gallery})"
-            )
         local_q = dump.query["local"][qi]
         local_g = dump.gallery["local"][gi]
         if getattr(args, "normalize", False):
@@ -264,11 +286,6 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
         messages.append(f"wrote {info['file']} (S = {info['distance']:.4f})")
 
     if args.ranked_list is not None:
-        if "path" not in dump.query or "path" not in dump.gallery:
-            raise ReportError(
-                f"--ranked-list: {dump_path}: the dump has no image paths (query/path, "
-                "gallery/path); write it with paths to draw ranked lists"
-            )
         if distmat is None:
             cache = DistanceCache.from_dump(dump, normalize=bool(getattr(args, "normalize", False)))
             distmat = {"global": cache.matrix("global", "query", "gallery")}
