@@ -9,7 +9,7 @@ import io
 import json
 import os
 
-from reid_common import atomic_write_text
+from reid_common import atomic_write, atomic_write_text
 
 CSV_FIELDS = (
     "dump",
@@ -132,16 +132,35 @@ def _label(r):
     return label
 
 
-def write_plot(path, results):
-    """Plot the CMC curves of all results in one panel and write it as PNG."""
-    from reference import CMCCurve, write_cmc_figure
+def results_figure(results):
+    """The CMC figure of ``--plot``: one panel, a curve per result (solid plain,
+    dashed re-ranked), each legend entry with its rank-1 and mAP.
+
+    Args:
+        results: list of result dicts (:meth:`reference.ScoreResult.to_dict`).
+
+    Returns:
+        ``matplotlib.figure.Figure`` (:func:`reference.cmc_figure`).
+    """
+    from reference import CMCCurve, cmc_figure
 
     names = {r["dump"]: os.path.basename(r["dump"]) for r in results}
     if len(set(names.values())) < len(names):
         names = {d: d for d in names}
-    curves = []
-    for r in results:
-        label = f"{names[r['dump']]} {_label(r)}"
-        label += f" (R1 {100.0 * r['rank1']:.1f})" if r["rank1"] is not None else ""
-        curves.append(CMCCurve(r["cmc"], label, marker="." if len(r["cmc"]) <= 20 else None))
-    write_cmc_figure(path, [("CMC", curves)], panel_size=(7.0, 4.5))
+    colours = {}
+    for r in results:  # a re-ranked curve in the colour of its plain twin
+        colours.setdefault((r["dump"], r["distance"], r.get("shortlist")), f"C{len(colours) % 10}")
+    curves = [
+        CMCCurve(r["cmc"], f"{names[r['dump']]} {_label(r)}",
+                 linestyle="--" if r["rerank"] else "-",
+                 color=colours[(r["dump"], r["distance"], r.get("shortlist"))],
+                 marker="." if len(r["cmc"]) <= 20 else None, mAP=r["mAP"])
+        for r in results
+    ]
+    return cmc_figure([("CMC", curves)], panel_size=(7.0, 4.5))
+
+
+def write_plot(path, results):
+    """Plot the CMC curves of all results (:func:`results_figure`) and write it as PNG."""
+    fig = results_figure(results)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -353,8 +353,10 @@ def test_cmc_figure_draws_each_curve_in_percent(tmp_path):
     (third,) = fig.axes[1].lines
     np.testing.assert_allclose(third.get_ydata(), 100.0 * b[:12])
     assert third.get_marker() == "." and fig.axes[1].get_ylim() == (0.0, 100.0)
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "a: R1 30.0%", "b: R1 35.0%"]
     out = tmp_path / "cmc.png"
     figures.write_cmc_figure(str(out), panels, panel_size=(4.0, 3.0))
     with Image.open(out) as img:
-        assert img.format == "PNG" and img.size == (800, 300)
+        # two panels of 4 inches; 3 inches plus 0.22 per legend row (2 rows), 100 dpi
+        assert img.format == "PNG" and img.size == (800, 344)
