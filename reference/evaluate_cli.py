@@ -322,9 +322,10 @@ def _read_checked(path, args):
     return dump
 
 
-def _evaluate_dump(path, dump, args, progress, label):
+def _evaluate_dump(path, dump, args, progress, label, picks):
     """The result dicts of every ``--distance`` (plain, then re-ranked with
-    ``--rerank``) for one dump, and its reports."""
+    ``--rerank``) for one dump, and its reports (``--pick-alignment``'s text
+    is appended to ``picks``)."""
     from reference import DumpError
 
     if dump is None:
@@ -363,6 +364,9 @@ def _evaluate_dump(path, dump, args, progress, label):
                 f"({row['seconds']:.1f} s)"
             )
     del cache
+    picked = reports.pick_alignment(args, dump, path)
+    if picked is not None:
+        picks.append(picked)
     if matrices is not None:
         progress.prefix = f"{label}: "
         try:
@@ -430,12 +434,12 @@ def _main(argv):
 
     checked, failed = _check_dumps(dumps, args, progress)
 
-    results = []
+    results, picks = [], []
     for n, (path, dump) in enumerate(checked, 1):
         label = f"[{n}/{len(checked)}] {path}" if len(checked) > 1 else path
         progress.prefix = f"{label}: "
         try:
-            results.extend(_evaluate_dump(path, dump, args, progress, label))
+            results.extend(_evaluate_dump(path, dump, args, progress, label, picks))
         except DumpError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             failed += 1
@@ -454,6 +458,8 @@ def _main(argv):
 
     if results:
         print(format_table(results))
+    for text in picks:
+        print(f"\n{text}")
     for flag, writer in (("json", write_json), ("csv", write_csv), ("plot", write_plot)):
         target = getattr(args, flag)
         if target is None:

@@ -25,6 +25,7 @@ __all__ = [
     "add_report_arguments",
     "check_report_arguments",
     "check_reports_for_dump",
+    "pick_alignment",
     "reports_requested",
     "run_reports",
 ]
@@ -34,7 +35,7 @@ def add_report_arguments(parser):
     """Add the report flags to an ``argparse`` parser (an argument group "reports").
 
     Flags: ``--ranked-list N``, ``--num-queries``, ``--alignment Q G``,
-    ``--out``, ``--image-root``. The
+    ``--pick-alignment K``, ``--out``, ``--image-root``. The
     query sample of ``--ranked-list`` uses ``args.seed`` when the parser has
     a ``--seed`` flag (else 0).
 
@@ -85,6 +86,18 @@ def add_report_arguments(parser):
             "dump): both images cut into stripes, lines between the stripes the "
             "shortest path matches (thicker = larger part distance), and the part "
             "distance matrix with the path. Needs local features"
+        ),
+    )
+    group.add_argument(
+        "--pick-alignment",
+        type=int,
+        metavar="K",
+        default=None,
+        help=(
+            "list on stdout the K same-identity cross-camera pairs of each dump whose "
+            "aligned local distance is lowest against the stripe-by-stripe (unaligned) "
+            "sum, i.e. the pairs alignment helps most, each as an --alignment Q G flag to "
+            "draw it. Needs local features with the same part count in query and gallery"
         ),
     )
     group.add_argument(
@@ -150,6 +163,9 @@ def check_report_arguments(args):
     n = getattr(args, "ranked_list", None)
     if n is not None and not 1 <= n <= MAX_TOP_N:
         raise ReportError(f"--ranked-list: N must be in [1, {MAX_TOP_N}], got {n}")
+    pick = getattr(args, "pick_alignment", None)
+    if pick is not None and pick < 1:
+        raise ReportError(f"--pick-alignment: K must be >= 1, got {pick}")
     if args.num_queries < 1:
         raise ReportError(f"--num-queries: must be >= 1, got {args.num_queries}")
     if args.alignment is not None and min(args.alignment) < 0:
@@ -210,11 +226,30 @@ def check_reports_for_dump(args, dump, dump_path=None):
             if index >= size:
                 raise ReportError(f"--alignment: {dump_path}: {what} index {index} is out of "
                                   f"range [0, {size})")
+    if getattr(args, "pick_alignment", None) is not None:
+        if not dump.has_local:
+            raise ReportError(f"--pick-alignment: {dump_path}: the dump has no local features")
+        hq, hg = dump.query["local"].shape[1], dump.gallery["local"].shape[1]
+        if hq != hg:
+            raise ReportError(f"--pick-alignment: {dump_path}: query and gallery have {hq} "
+                              f"and {hg} parts; the unaligned sum needs equal counts")
     if args.ranked_list is not None and ("path" not in dump.query or "path" not in dump.gallery):
         raise ReportError(
             f"--ranked-list: {dump_path}: the dump has no image paths (query/path, "
             "gallery/path); write it with paths to draw ranked lists"
         )
+
+
+def pick_alignment(args, dump, dump_path=None):
+    """The ``--pick-alignment`` text of one dump (:func:`reference.figures.format_candidates`),
+    or None when the flag is not given."""
+    from reference.figures import alignment_candidates, format_candidates
+
+    k = getattr(args, "pick_alignment", None)
+    if k is None:
+        return None
+    found = alignment_candidates(dump, top=k, normalize=bool(getattr(args, "normalize", False)))
+    return format_candidates(found, os.fspath(dump_path or dump.path))
 
 
 def run_reports(args, dump, distmat, dump_path=None, *, say=None):

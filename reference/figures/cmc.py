@@ -106,7 +106,7 @@ def cmc_figure(panels, *, max_rank=None, panel_size=(7.0, 4.5), ylim=None,
         >>> fig = cmc_figure([("toy", [CMCCurve([0.5, 0.75, 1.0], "global")])])
         >>> ax = fig.axes[0]
         >>> ax.get_title(), ax.lines[0].get_ydata().tolist(), ax.get_xticks().tolist()
-        ('toy', [50.0, 75.0, 100.0], [1.0, 2.0, 3.0])
+        ('toy', [50.0, 75.0, 100.0], [1, 2, 3])
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
