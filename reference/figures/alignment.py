@@ -88,7 +88,7 @@ def draw_alignment(image_q, image_g, local_q, local_g, *, title=None,
     ``ALPHA_RANGE``), in the matrix's colour for d_ij, with d_ij written on
     it. Right panel: the ``Hf x Hg`` matrix of part distances, the path
     over it and, when ``Hf == Hg``, the shortest path that keeps within one
-    cell of the diagonal (no shift) dotted. The title compares S with that
+    cell of the diagonal (no shift) dashed. The title compares S with that
     path's length D and with the stripe-by-stripe sum of d_ii (the paper's
     GL-Baseline distance).
 
@@ -184,8 +184,8 @@ def draw_alignment(image_q, image_g, local_q, local_g, *, title=None,
                              marker="o", markersize=4, lw=1.5,
                              label=f"shortest path S = {total:.3f}")
     if band is not None:
-        ax_mat.plot([j for _, j in band], [i for i, _ in band], color="orange", ls=":", lw=1.8,
-                    label=f"without shift D = {unshifted:.3f}", gid="unshifted")
+        ax_mat.plot([j for _, j in band], [i for i, _ in band], color="deepskyblue", ls="--",
+                    lw=1.8, label=f"without shift D = {unshifted:.3f}", gid="unshifted")
     if hf * hg <= 100:
         for i in range(hf):
             for j in range(hg):

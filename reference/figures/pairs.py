@@ -117,8 +117,9 @@ def alignment_candidates(dump, *, top=5, normalize=False):
 
     Returns:
         list of :class:`AlignmentCandidate`, largest gain first (gains equal
-        to 9 decimals tie; then the lower query, then gallery row first). Pairs with pid -1 (junk) and, under
-        the market1501 protocol, pid 0 (distractors) are left out.
+        to 9 decimals tie; then the lower query, then gallery row first).
+        Pairs with pid -1 (junk) and, under the market1501 protocol, pid 0
+        (distractors) are left out.
 
     Raises:
         ReportError: no local features, or different part counts.
