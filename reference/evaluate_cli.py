@@ -243,6 +243,8 @@ def _check_args(args):
         if os.path.isdir(path):
             raise UsageError(f"--{flag}: {path} is a directory")
         will_exist = args.demo is not None and directory == os.path.abspath(args.demo)
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise UsageError(f"--{flag}: {directory} is not a directory")
         if not os.path.isdir(directory) and not will_exist:
             raise UsageError(f"--{flag}: directory {directory} does not exist")
     if args.demo is not None and os.path.exists(args.demo) and not os.path.isdir(args.demo):

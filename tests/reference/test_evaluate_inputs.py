@@ -99,6 +99,21 @@ def test_run_dir_equals_its_dumps_given_one_by_one(tmp_path, run_dir):
     assert strip == want
 
 
+def test_dumps_read_again_when_too_large_to_keep(tmp_path, run_dir, monkeypatch):
+    """Dumps beyond KEEP_BYTES are read a second time for scoring: same results."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main([str(run_dir), "--json", str(a), "--quiet"]) == 0
+    monkeypatch.setattr(cli, "KEEP_BYTES", 0)
+    reads = []
+    real = cli._read_checked
+    monkeypatch.setattr(cli, "_read_checked", lambda p, args: reads.append(p) or real(p, args))
+    assert main([str(run_dir), "--json", str(b), "--quiet"]) == 0
+    assert len(reads) == 4  # each of the two dumps: checked, then read again
+    strip = lambda text: [{k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+                          for r in json.loads(text)]
+    assert strip(a.read_text()) == strip(b.read_text())
+
+
 def test_directory_of_dumps(tmp_path, datasets):
     folder = tmp_path / "dumps"
     folder.mkdir()
