@@ -18,15 +18,19 @@ from reid_common import (
     Reporter,
     UsageError,
     add_version_argument,
-    clashing_input,
     one_line,
     run_main,
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
-from reference.evaluate_inputs import InputError, dump_nbytes, expand_inputs
+from reference.evaluate_inputs import (
+    InputError,
+    check_dumps,
+    check_outputs,
+    expand_inputs,
+    read_checked,
+)
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
 from reference.rerank_limits import MAX_K1, MAX_K2
-from reference.synthetic import DEMO_FILE
 
 PROG = "reid-evaluate"
 KEEP_BYTES = 2 << 30  # dumps read by the check before scoring are kept up to this size
@@ -253,75 +257,7 @@ def _check_args(args):
         reports.check_report_arguments(args)
     except reports.ReportError as exc:
         raise UsageError(str(exc)) from None
-    _check_outputs(args)
-
-
-def _check_outputs(args):
-    """Refuse an output file that is an input dump or another output (before any work)."""
-    inputs = list(args.dumps)
-    if args.demo is not None:
-        demo = os.path.join(args.demo, DEMO_FILE)
-        clash = clashing_input(demo, inputs)
-        if clash is not None:
-            raise UsageError(f"--demo: {demo} would replace the input dump {clash}")
-        inputs.append(demo)
-    outputs = [(flag, getattr(args, flag)) for flag in ("json", "csv", "plot")]
-    if args.out is not None and args.out.lower().endswith(".png"):
-        outputs.append(("out", args.out))
-    seen = []
-    for flag, path in outputs:
-        if path is None:
-            continue
-        clash = clashing_input(path, inputs)
-        if clash is not None:
-            raise UsageError(f"--{flag}: {path} is the input dump {clash}; writing it would "
-                             "replace the dump")
-        for other_flag, other in seen:
-            if clashing_input(path, [other]) is not None:
-                raise UsageError(f"--{flag}: {path} is also the --{other_flag} output")
-        seen.append((flag, path))
-
-
-def _check_dump(dump, args):
-    """Raise DumpError when the dump cannot serve the requested evaluations."""
-    from reference import DumpError
-
-    needs_local = [d for d in args.distance if d != "global"]
-    if needs_local and not dump.has_local:
-        raise DumpError(
-            dump.path,
-            "query/local",
-            f"missing; --distance {needs_local[0]}"
-            + (" with --shortlist" if args.shortlist is not None else "")
-            + " needs local features",
-        )
-    protocol = args.protocol or dump.attrs["protocol"].lower()
-    if protocol not in PROTOCOL_NAMES:
-        raise DumpError(
-            dump.path,
-            "/",
-            f"unknown protocol {protocol!r} (use --protocol; one of {', '.join(PROTOCOL_NAMES)})",
-        )
-    if protocol == "cuhk-sysu" and dump.gallery_lists is None:
-        raise DumpError(
-            dump.path,
-            "protocol/gallery_offsets",
-            "missing; protocol cuhk-sysu needs the per-query gallery lists",
-        )
-
-
-def _read_checked(path, args):
-    """Read one dump and check it against every flag; DumpError for a bad dump,
-    UsageError for a report flag the dump cannot serve."""
-    from reference import read_dump
-
-    dump = read_dump(path)
-    _check_dump(dump, args)
-    try:
-        reports.check_reports_for_dump(args, dump, path)
-    except reports.ReportError as exc:
-        raise UsageError(str(exc)) from None
-    return dump
+    check_outputs(args)
 
 
 def _evaluate_dump(path, dump, args, progress, label, picks):
@@ -332,7 +268,7 @@ def _evaluate_dump(path, dump, args, progress, label, picks):
 
     if dump is None:
         progress.say("reading")
-        dump = _read_checked(path, args)
+        dump = read_checked(path, args)
     progress.say(
         f"Q={dump.num_query} G={dump.num_gallery} C={dump.query['global'].shape[1]}"
         + (
@@ -380,43 +316,6 @@ def _evaluate_dump(path, dump, args, progress, label, picks):
     return results
 
 
-def _check_dumps(dumps, args, progress):
-    """Read and check every dump before any scoring (:func:`_read_checked`).
-
-    Returns:
-        ``(checked, failed)``: a list of ``(path, dump or None)`` (the dumps
-        are kept while they fit in ``KEEP_BYTES``, later ones are read again
-        when their turn comes) and the number of bad dumps reported.
-    """
-    from reference import DumpError
-
-    checked, failed, kept = [], 0, 0
-    for path in dumps:
-        if not os.path.isfile(path):
-            why = "is a directory" if os.path.isdir(path) else "no such file"
-            print(f"{PROG}: error: {path}: /: {why}", file=sys.stderr)
-            failed += 1
-            continue
-        progress.prefix = f"{path}: "
-        progress.say("reading")
-        try:
-            dump = _read_checked(path, args)
-        except UsageError:
-            raise
-        except DumpError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        except (ValueError, TypeError) as exc:
-            print(f"{PROG}: error: {path}: /: {one_line(exc)}", file=sys.stderr)
-            failed += 1
-            continue
-        kept += dump_nbytes(dump)
-        checked.append((path, dump if kept <= KEEP_BYTES else None))
-    progress.prefix = ""
-    return checked, failed
-
-
 def _main(argv):
     from reference import DumpError
     from reference.synthetic import write_demo_dump
@@ -434,7 +333,7 @@ def _main(argv):
         progress.say(f"wrote synthetic demo dump {demo}")
         dumps.insert(0, demo)
 
-    checked, failed = _check_dumps(dumps, args, progress)
+    checked, failed = check_dumps(dumps, args, progress, prog=PROG, keep_bytes=KEEP_BYTES)
 
     results, picks = [], []
     for n, (path, dump) in enumerate(checked, 1):

@@ -4,12 +4,28 @@ of dumps and training run directories, read and checked before any scoring.
 A run directory of ``train.py`` is recognised by its files (``config.json``
 beside a ``features/`` folder of ``*.h5`` dumps); its dumps are evaluated in
 name order. Any other directory stands for the ``*.h5`` dumps directly inside
-it.
+it. Outputs that would replace an input, dumps that cannot serve the asked
+distances, and report flags a dump cannot serve are found here, before the
+first evaluation.
 """
 
 import os
+import sys
 
-__all__ = ["InputError", "dump_nbytes", "expand_inputs", "run_dir_dumps"]
+from reid_common import PROTOCOL_NAMES, UsageError, clashing_input, one_line
+from reference import reports
+from reference.synthetic import DEMO_FILE
+
+__all__ = [
+    "InputError",
+    "check_dump",
+    "check_dumps",
+    "check_outputs",
+    "dump_nbytes",
+    "expand_inputs",
+    "read_checked",
+    "run_dir_dumps",
+]
 
 
 class InputError(ValueError):
@@ -115,3 +131,118 @@ def dump_nbytes(dump):
     """
     return sum(getattr(v, "nbytes", 0) for split in (dump.query, dump.gallery)
                for v in split.values())
+
+
+def check_outputs(args):
+    """Refuse an output file that is an input dump or another output (before any work)."""
+    inputs = list(args.dumps)
+    if args.demo is not None:
+        demo = os.path.join(args.demo, DEMO_FILE)
+        clash = clashing_input(demo, inputs)
+        if clash is not None:
+            raise UsageError(f"--demo: {demo} would replace the input dump {clash}")
+        inputs.append(demo)
+    outputs = [(flag, getattr(args, flag)) for flag in ("json", "csv", "plot")]
+    if args.out is not None and args.out.lower().endswith(".png"):
+        outputs.append(("out", args.out))
+    seen = []
+    for flag, path in outputs:
+        if path is None:
+            continue
+        clash = clashing_input(path, inputs)
+        if clash is not None:
+            raise UsageError(f"--{flag}: {path} is the input dump {clash}; writing it would "
+                             "replace the dump")
+        for other_flag, other in seen:
+            if clashing_input(path, [other]) is not None:
+                raise UsageError(f"--{flag}: {path} is also the --{other_flag} output")
+        seen.append((flag, path))
+
+
+def check_dump(dump, args):
+    """Raise DumpError when the dump cannot serve the requested evaluations."""
+    from reference import DumpError
+
+    needs_local = [d for d in args.distance if d != "global"]
+    if needs_local and not dump.has_local:
+        raise DumpError(
+            dump.path,
+            "query/local",
+            f"missing; --distance {needs_local[0]}"
+            + (" with --shortlist" if args.shortlist is not None else "")
+            + " needs local features",
+        )
+    protocol = args.protocol or dump.attrs["protocol"].lower()
+    if protocol not in PROTOCOL_NAMES:
+        raise DumpError(
+            dump.path,
+            "/",
+            f"unknown protocol {protocol!r} (use --protocol; one of {', '.join(PROTOCOL_NAMES)})",
+        )
+    if protocol == "cuhk-sysu" and dump.gallery_lists is None:
+        raise DumpError(
+            dump.path,
+            "protocol/gallery_offsets",
+            "missing; protocol cuhk-sysu needs the per-query gallery lists",
+        )
+
+
+def read_checked(path, args):
+    """Read one dump and check it against every flag; DumpError for a bad dump,
+    UsageError for a report flag the dump cannot serve."""
+    from reference import read_dump
+
+    dump = read_dump(path)
+    check_dump(dump, args)
+    try:
+        reports.check_reports_for_dump(args, dump, path)
+    except reports.ReportError as exc:
+        raise UsageError(str(exc)) from None
+    return dump
+
+
+def check_dumps(dumps, args, progress, *, prog, keep_bytes):
+    """Read and check every dump before any scoring (:func:`read_checked`).
+
+    A missing or bad dump is reported on stderr as one line and skipped; a
+    report flag a dump cannot serve raises ``UsageError``.
+
+    Args:
+        dumps: dump paths (:func:`expand_inputs`).
+        args: the parsed arguments of ``reid-evaluate``.
+        progress: a :class:`reid_common.Reporter`.
+        prog: program name of the error lines.
+        keep_bytes: feature bytes kept in memory for the scoring that follows.
+
+    Returns:
+        ``(checked, failed)``: a list of ``(path, dump or None)`` (the dumps
+        are kept while they fit in ``keep_bytes``, later ones are read again
+        when their turn comes) and the number of bad dumps reported.
+    """
+    from reference import DumpError
+
+    checked, failed, kept = [], 0, 0
+    for path in dumps:
+        if not os.path.isfile(path):
+            why = "is a directory" if os.path.isdir(path) else "no such file"
+            print(f"{prog}: error: {path}: /: {why}", file=sys.stderr)
+            failed += 1
+            continue
+        progress.prefix = f"{path}: "
+        progress.say("reading")
+        try:
+            dump = read_checked(path, args)
+        except UsageError:
+            raise
+        except DumpError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except (ValueError, TypeError) as exc:
+            print(f"{prog}: error: {path}: /: {one_line(exc)}", file=sys.stderr)
+            failed += 1
+            continue
+        kept += dump_nbytes(dump)
+        checked.append((path, dump if kept <= keep_bytes else None))
+    progress.prefix = ""
+    return checked, failed

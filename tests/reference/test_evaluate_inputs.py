@@ -104,9 +104,13 @@ def test_dumps_read_again_when_too_large_to_keep(tmp_path, run_dir, monkeypatch)
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     assert main([str(run_dir), "--json", str(a), "--quiet"]) == 0
     monkeypatch.setattr(cli, "KEEP_BYTES", 0)
+    import reference.evaluate_inputs as inputs
+
     reads = []
-    real = cli._read_checked
-    monkeypatch.setattr(cli, "_read_checked", lambda p, args: reads.append(p) or real(p, args))
+    real = inputs.read_checked
+    counted = lambda p, args: reads.append(p) or real(p, args)  # noqa: E731
+    monkeypatch.setattr(inputs, "read_checked", counted)  # the check before scoring
+    monkeypatch.setattr(cli, "read_checked", counted)  # the second reading
     assert main([str(run_dir), "--json", str(b), "--quiet"]) == 0
     assert len(reads) == 4  # each of the two dumps: checked, then read again
     strip = lambda text: [{k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
