@@ -43,11 +43,11 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Score HDF5 feature dumps (docs/feature_dump.md) with mAP, mINP and the\n"
-            "CMC curve. One evaluation is run per dump and per --distance value\n"
-            "(and its re-ranked twin with --rerank); every dump and every report\n"
-            "flag is checked before the first one is scored;\n"
-            "results are printed as a table (percent) and optionally written as\n"
-            "JSON, CSV and a CMC plot. Progress goes to stderr.\n"
+            "CMC curve. One evaluation is run per dump and per --distance value,\n"
+            "followed by its re-ranked twin with --rerank. Results are printed as a\n"
+            "table (percent) and optionally written as JSON, CSV and a CMC plot.\n"
+            "Progress goes to stderr. Every dump and report flag is checked before\n"
+            "the first evaluation.\n"
             "A bad dump is reported on one line and skipped; the exit status is\n"
             "then 2 (also for a bad command line), otherwise 0."
         ),

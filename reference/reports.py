@@ -83,9 +83,11 @@ def add_report_arguments(parser):
         default=None,
         help=(
             "draw the part alignment of query Q and gallery item G (indices in the "
-            "dump): both images cut into stripes, lines between the stripes the "
-            "shortest path matches (thicker = larger part distance), and the part "
-            "distance matrix with the path. Needs local features"
+            "dump): both images cut into stripes, one line for each pair of stripes "
+            "the shortest path matches, thicker and more opaque the more its part distance "
+            "adds to the total, with its value; the part distance matrix with the path; "
+            "the aligned distance against the unshifted path and the stripe sum. Needs "
+            "local features (see --pick-alignment for pairs worth drawing)"
         ),
     )
     group.add_argument(
@@ -94,10 +96,11 @@ def add_report_arguments(parser):
         metavar="K",
         default=None,
         help=(
-            "list on stdout the K same-identity cross-camera pairs of each dump whose "
-            "aligned local distance is lowest against the stripe-by-stripe (unaligned) "
-            "sum, i.e. the pairs alignment helps most, each as an --alignment Q G flag to "
-            "draw it. Needs local features with the same part count in query and gallery"
+            "list on stdout, after the results, the K same-identity cross-camera pairs "
+            "of each dump that alignment helps most: the largest gain D - S of the "
+            "shortest path S over the shortest path that keeps within one stripe of the "
+            "diagonal (no shift) D; each as the --alignment Q G flag that draws it. "
+            "Needs local features with the same part count in query and gallery"
         ),
     )
     group.add_argument(
