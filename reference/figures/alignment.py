@@ -17,7 +17,7 @@ import numpy as np
 
 from reid_common import atomic_write
 from reference.figures.images import PLACEHOLDER_COLOUR, ReportError, ReportWarning, load_image
-from reference.figures.pairs import unshifted_paths
+from reference.figures.pairs import part_distances, unshifted_paths
 
 
 def part_distance_matrix(local_q, local_g):
@@ -34,9 +34,7 @@ def part_distance_matrix(local_q, local_g):
         >>> part_distance_matrix(np.zeros((2, 3)), np.ones((4, 3))).shape
         (2, 4)
     """
-    q = np.asarray(local_q, np.float64)
-    g = np.asarray(local_g, np.float64)
-    return np.tanh(np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1) / 2.0)
+    return part_distances(np.asarray(local_q)[None], np.asarray(local_g)[None])[0]
 
 
 WIDTH_RANGE = (0.6, 6.0)   # line width (points) of the smallest and largest d_ij on the path
