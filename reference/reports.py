@@ -243,6 +243,11 @@ def check_reports_for_dump(args, dump, dump_path=None):
         )
 
 
+def _normalize(args):
+    """Whether the parsed flags ask for unit-length features (either flag name)."""
+    return bool(getattr(args, "normalize_features", None) or getattr(args, "normalize", False))
+
+
 def pick_alignment(args, dump, dump_path=None):
     """The ``--pick-alignment`` text of one dump (:func:`reference.figures.format_candidates`),
     or None when the flag is not given."""
@@ -251,7 +256,7 @@ def pick_alignment(args, dump, dump_path=None):
     k = getattr(args, "pick_alignment", None)
     if k is None:
         return None
-    found = alignment_candidates(dump, top=k, normalize=bool(getattr(args, "normalize", False)))
+    found = alignment_candidates(dump, top=k, normalize=_normalize(args))
     return format_candidates(found, os.fspath(dump_path or dump.path))
 
 
@@ -260,7 +265,8 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
 
     Args:
         args: parsed arguments (:func:`add_report_arguments`; ``protocol``,
-            ``seed``, ``normalize``, ``quiet`` are used when present).
+            ``seed``, ``normalize_features`` (or ``normalize``), ``quiet`` are
+            used when present).
         dump: the :class:`reference.dump.FeatureDump`.
         distmat: the [Q, G] distance matrix to rank by, or a dict
             {distance name: [Q, G]} (one set of ranked lists per entry), or
@@ -296,7 +302,7 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
         qi, gi = args.alignment
         local_q = dump.query["local"][qi]
         local_g = dump.gallery["local"][gi]
-        if getattr(args, "normalize", False):
+        if _normalize(args):
             local_q, local_g = normalize_rows(local_q), normalize_rows(local_g)
         images = []
         roots = image_roots(args.image_root, dump)
@@ -325,7 +331,7 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
 
     if args.ranked_list is not None:
         if distmat is None:
-            cache = DistanceCache.from_dump(dump, normalize=bool(getattr(args, "normalize", False)))
+            cache = DistanceCache.from_dump(dump, normalize=_normalize(args))
             distmat = {"global": cache.matrix("global", "query", "gallery")}
         elif not isinstance(distmat, dict):
             distmat = {"distance": distmat}

@@ -115,3 +115,16 @@ def test_pick_alignment_needs_local_features_before_scoring(tmp_path, capsys, mo
     assert calls == []
     assert main([str(path), "--pick-alignment", "0", "--quiet"]) == 2
     assert "--pick-alignment: K must be >= 1" in capsys.readouterr().err
+
+
+def test_pick_alignment_follows_normalize(tmp_path, capsys):
+    path = _dump(tmp_path, seed=4)
+    dump = read_dump(path)
+    plain = alignment_candidates(dump, top=3)
+    unit = alignment_candidates(dump, top=3, normalize=True)
+    assert [c.unshifted for c in unit] != pytest.approx([c.unshifted for c in plain])
+    assert main([path, "--pick-alignment", "3", "--normalize", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    printed = [float(line.split(" D ")[1].split()[0]) for line in out.splitlines()
+               if line.strip().startswith("--alignment")]
+    assert printed == pytest.approx([c.unshifted for c in unit], abs=6e-4)
