@@ -106,7 +106,6 @@ def _open_run(cfg, chief, log):
             log.attach(run)
             # same experiment when resuming; the invocation settings are the new ones
             atomic_write_json(run.config_path, cfg.to_dict())
-            write_provenance(run.path, collect_provenance())
             run.set_status("running", **({"checkpoint": checkpoint} if checkpoint else {}))
         except OSError as exc:  # a full disk, a directory that became read-only
             run.unlock()
@@ -265,6 +264,8 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
 
     strategy = make_strategy(cfg.strategy)
     replicas = strategy.num_replicas_in_sync
+    if chief:  # after the strategy: listing the devices starts TensorFlow's runtime
+        write_provenance(run.path, collect_provenance())
     if cfg.P % replicas:
         raise SettingError("{P}: {n} identities per batch cannot be split evenly over "
                            "{replicas} replicas (per-replica hard mining needs whole "

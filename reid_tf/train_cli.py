@@ -178,7 +178,9 @@ def interruption_message(exc, cfg):
         train.py: interrupted (Ctrl-C); runs/x keeps its checkpoint at epoch 1, step 2 (global step 2): run the same command without --overwrite, in this directory, to continue from there
     """
     if not isinstance(exc, TrainingInterrupted):
-        return f"{PROG}: interrupted before training started; no run directory was written"
+        # before the run directory was opened, or a non-chief worker (the
+        # chief's directory holds the run)
+        return f"{PROG}: interrupted (no run directory of this process records it)"
     dropped = [flag for flag, on in (("--overwrite", cfg.overwrite),
                                      ("--new-run", cfg.new_run)) if on]
     command = "the same command" + (f" without {' and '.join(dropped)}," if dropped
