@@ -157,13 +157,9 @@ def build_parser():
         help="seed of the cuhk03 gallery draws and of the --ranked-list query sample (default 0)",
     )
     parser.add_argument(
-        "--normalize-features",
-        action="store_true",
-        help=(
-            "scale features to unit length first (global rows; local features per "
-            "part), as for models trained with --normalize-features"
-        ),
-    )
+        "--normalize-features", action="store_true",
+        help="scale features to unit length first (global rows; local features per part), "
+             "as for models trained with --normalize-features")
     parser.add_deprecated_alias("--normalize", "--normalize-features")
     parser.add_argument(
         "--json",
@@ -189,8 +185,7 @@ def build_parser():
         ),
     )
     parser.add_argument("--quiet", action="store_true",
-                        help="no progress and no 'wrote' lines on stderr (errors and "
-                             "warnings only)")
+                        help="no progress and no 'wrote' lines on stderr (only errors, warnings)")
     add_version_argument(parser)
     reports.add_report_arguments(parser)
     return parser
