@@ -123,7 +123,7 @@ def test_pick_alignment_follows_normalize(tmp_path, capsys):
     plain = alignment_candidates(dump, top=3)
     unit = alignment_candidates(dump, top=3, normalize=True)
     assert [c.unshifted for c in unit] != pytest.approx([c.unshifted for c in plain])
-    assert main([path, "--pick-alignment", "3", "--normalize", "--quiet"]) == 0
+    assert main([path, "--pick-alignment", "3", "--normalize-features", "--quiet"]) == 0
     out = capsys.readouterr().out
     printed = [float(line.split(" D ")[1].split()[0]) for line in out.splitlines()
                if line.strip().startswith("--alignment")]

@@ -173,7 +173,7 @@ def test_the_run_directory_rule(tmp_path):
         run, resuming = choose_run_dir(None, exp, root=root)
         assert resuming and run.path == killed.path
         # invocation-only settings do not count
-        quiet = TrainConfig(quiet=True, json=True, tensorboard="tb", eval_every=3).resolved()
+        quiet = TrainConfig(quiet=True, json="-", tensorboard="tb", eval_every=3).resolved()
         assert choose_run_dir(None, quiet.experiment_dict(), root=root)[0].path == killed.path
         # a new run on request, and for other settings without an interrupted run
         notes = []
