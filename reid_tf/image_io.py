@@ -124,29 +124,30 @@ def crop_and_resize(image, box, size):
         [1.5, 2.5, 3.5]
     """
     image = np.asarray(image, np.float32)
-    H, W = image.shape[:2]
+    H, W, C = image.shape
     h, w = size
     ys = _coords(box[0], box[2], H, h)
     xs = _coords(box[1], box[3], W, w)
+    top, left = np.floor(ys), np.floor(xs)
+    top_i = np.clip(top.astype(np.intp), 0, H - 1)
+    bottom_i = np.clip(np.ceil(ys).astype(np.intp), 0, H - 1)
+    left_i = np.clip(left.astype(np.intp), 0, W - 1)
+    right_i = np.clip(np.ceil(xs).astype(np.intp), 0, W - 1)
+    # TensorFlow's order: along x on the two source rows, then along y; the
+    # x pass runs once over every source row ([H, w*C]), the y pass picks rows
+    flat = image.reshape(H, W * C)
+    channels = np.arange(C)
+    lefts = flat[:, (left_i[:, None] * C + channels).ravel()]
+    rights = flat[:, (right_i[:, None] * C + channels).ravel()]
+    rows = lefts + (rights - lefts) * np.repeat(xs - left, C)
+    upper, lower = rows[top_i], rows[bottom_i]
+    out = (upper + (lower - upper) * (ys - top)[:, None]).reshape(h, w, C)
     row_ok = (ys >= 0) & (ys <= np.float32(H - 1))
     col_ok = (xs >= 0) & (xs <= np.float32(W - 1))
-    top = np.floor(ys)
-    left = np.floor(xs)
-    y_lerp = (ys - top)[:, None, None]
-    x_lerp = (xs - left)[None, :, None]
-    top_i = np.clip(top.astype(np.int64), 0, H - 1)
-    bottom_i = np.clip(np.ceil(ys).astype(np.int64), 0, H - 1)
-    left_i = np.clip(left.astype(np.int64), 0, W - 1)
-    right_i = np.clip(np.ceil(xs).astype(np.int64), 0, W - 1)
-    upper, lower = image[top_i], image[bottom_i]                  # [h, W, C]
-    top_left, top_right = upper[:, left_i], upper[:, right_i]     # [h, w, C]
-    bottom_left, bottom_right = lower[:, left_i], lower[:, right_i]
-    top_row = top_left + (top_right - top_left) * x_lerp
-    bottom_row = bottom_left + (bottom_right - bottom_left) * x_lerp
-    out = top_row + (bottom_row - top_row) * y_lerp
-    inside = row_ok[:, None] & col_ok[None, :]
-    if not inside.all():
-        out[~inside] = 0.0
+    if not row_ok.all():
+        out[~row_ok] = 0.0
+    if not col_ok.all():
+        out[:, ~col_ok] = 0.0
     return out
 
 
