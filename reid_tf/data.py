@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from reid_tf.pk_sampler import (CROPS, IMAGENET_MEAN, IMAGENET_STD, NORMALIZATIONS, REMAINDERS,
-                                PKSampler, SkipReport, check_normalize, check_paths, check_size,
+                                PKSampler, SkipReport, check_eval_args, check_paths, check_size,
                                 check_train_args, steps_per_epoch)
 
 __all__ = ["AUTOTUNE", "CROPS", "IMAGENET_MEAN", "IMAGENET_STD", "NORMALIZATIONS", "REMAINDERS",
@@ -320,11 +320,8 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
         >>> [b.shape for b in ds]
         [TensorShape([2, 128, 64, 3])]
     """
-    paths = check_paths(paths)
-    normalize = check_normalize(normalize)
-    size = check_size(image_size)
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+    paths, size, batch_size, normalize = check_eval_args(paths, image_size, batch_size,
+                                                         normalize)
     n = len(paths)
     paths_t = tf.constant(paths.astype(str) if n else np.zeros([0], str), tf.string)
     box = tf.constant([0.0, 0.0, 1.0, 1.0])
@@ -349,7 +346,7 @@ def make_eval_dataset(paths, *, image_size=(256, 128), batch_size=128, with_inde
           .concatenate(sentinel)
           .scan(tf.constant(0, tf.int64), check)
           .filter(lambda image, i: i < n)
-          .batch(int(batch_size)))
+          .batch(batch_size))
     if not with_index:
         ds = ds.map(lambda image, i: image)
     return ds.prefetch(prefetch)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from reid_tf.pk_sampler import IMAGENET_MEAN, IMAGENET_STD, check_normalize, check_paths, check_size
+from reid_tf.pk_sampler import IMAGENET_MEAN, IMAGENET_STD, check_eval_args, check_paths
 
 #: decoding and resampling threads when none are given (Pillow and NumPy
 #: release the GIL while they work)
@@ -232,12 +232,8 @@ def eval_batches(paths, *, image_size=(256, 128), batch_size=128, normalize=None
         ...                                                 image_size=(128, 64), batch_size=2)]
         [((2, 128, 64, 3), [0, 1]), ((1, 128, 64, 3), [2])]
     """
-    paths = check_paths(paths)
-    normalize = check_normalize(normalize)
-    size = check_size(image_size)
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
-    batch_size = int(batch_size)
+    paths, size, batch_size, normalize = check_eval_args(paths, image_size, batch_size,
+                                                         normalize)
     starts = list(range(0, len(paths), batch_size))
 
     def submit(k):

@@ -84,6 +84,23 @@ def check_labels(labels, n):
     return labels.astype(np.int64)
 
 
+def check_eval_args(paths, image_size, batch_size, normalize):
+    """Validates the arguments of both test-image loaders.
+
+    Returns:
+        ``(paths, (height, width), batch_size, normalize)``.
+
+    Raises:
+        ValueError: the message names the argument.
+    """
+    paths = check_paths(paths)
+    normalize = check_normalize(normalize)
+    size = check_size(image_size)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+    return paths, size, int(batch_size), normalize
+
+
 def steps_per_epoch(labels, P=40, remainder="pad"):
     """Batches in one pass over the identities.
 
