@@ -13,7 +13,8 @@ The functions here give the same pixels as the tf.data pipeline of
   resampling, as there;
 - resampling: :func:`crop_and_resize` is ``tf.image.crop_and_resize``
   (bilinear, corners aligned, zeros outside the image) written out in
-  float32 NumPy, operation for operation.
+  float32 (a Numba kernel, :mod:`reid_tf._resample_kernel`), operation for
+  operation.
 """
 
 import collections
@@ -123,31 +124,13 @@ def crop_and_resize(image, box, size):
         >>> crop_and_resize(image, (0, 0, 1, 1), (3, 3))[1, :, 0].tolist()  # between the rows
         [1.5, 2.5, 3.5]
     """
-    image = np.asarray(image, np.float32)
+    from reid_tf._resample_kernel import resample_bilinear
+
+    image = np.ascontiguousarray(image, np.float32)
     H, W, C = image.shape
     h, w = size
-    ys = _coords(box[0], box[2], H, h)
-    xs = _coords(box[1], box[3], W, w)
-    top, left = np.floor(ys), np.floor(xs)
-    top_i = np.clip(top.astype(np.intp), 0, H - 1)
-    bottom_i = np.clip(np.ceil(ys).astype(np.intp), 0, H - 1)
-    left_i = np.clip(left.astype(np.intp), 0, W - 1)
-    right_i = np.clip(np.ceil(xs).astype(np.intp), 0, W - 1)
-    # TensorFlow's order: along x on the two source rows, then along y; the
-    # x pass runs once over every source row ([H, w*C]), the y pass picks rows
-    flat = image.reshape(H, W * C)
-    channels = np.arange(C)
-    lefts = flat[:, (left_i[:, None] * C + channels).ravel()]
-    rights = flat[:, (right_i[:, None] * C + channels).ravel()]
-    rows = lefts + (rights - lefts) * np.repeat(xs - left, C)
-    upper, lower = rows[top_i], rows[bottom_i]
-    out = (upper + (lower - upper) * (ys - top)[:, None]).reshape(h, w, C)
-    row_ok = (ys >= 0) & (ys <= np.float32(H - 1))
-    col_ok = (xs >= 0) & (xs <= np.float32(W - 1))
-    if not row_ok.all():
-        out[~row_ok] = 0.0
-    if not col_ok.all():
-        out[:, ~col_ok] = 0.0
+    out = np.empty((h, w, C), np.float32)
+    resample_bilinear(image, _coords(box[0], box[2], H, h), _coords(box[1], box[3], W, w), out)
     return out
 
 
