@@ -105,7 +105,7 @@ def _coords(a, b, n_in, n_out):
     return np.full(1, np.float32(0.5 * (float(a) + float(b)) * (n_in - 1)), np.float32)
 
 
-def crop_and_resize(image, box, size):
+def crop_and_resize(image, box, size, out=None):
     """Bilinear resampling of ``image`` inside ``box``, as ``tf.image.crop_and_resize``.
 
     Args:
@@ -113,9 +113,11 @@ def crop_and_resize(image, box, size):
         box: ``(y1, x1, y2, x2)`` in normalised coordinates (0 and 1 are the
             centres of the first and last pixel); ``x1 > x2`` flips.
         size: output ``(height, width)``.
+        out: a C-contiguous [height, width, C] float32 array to fill, or None.
 
     Returns:
-        [height, width, C] float32; samples outside the image are 0.
+        [height, width, C] float32 (``out`` when given); samples outside the
+        image are 0.
 
     Example:
         >>> image = np.arange(6, dtype=np.float32).reshape(2, 3, 1)
@@ -129,12 +131,12 @@ def crop_and_resize(image, box, size):
     image = np.ascontiguousarray(image, np.float32)
     H, W, C = image.shape
     h, w = size
-    out = np.empty((h, w, C), np.float32)
+    out = np.empty((h, w, C), np.float32) if out is None else out
     resample_bilinear(image, _coords(box[0], box[2], H, h), _coords(box[1], box[3], W, w), out)
     return out
 
 
-def load_image(path, size, box=(0.0, 0.0, 1.0, 1.0), normalize=None):
+def load_image(path, size, box=(0.0, 0.0, 1.0, 1.0), normalize=None, out=None):
     """One file decoded, scaled and resampled inside ``box`` to ``size``.
 
     Args:
@@ -142,14 +144,15 @@ def load_image(path, size, box=(0.0, 0.0, 1.0, 1.0), normalize=None):
         size: ``(height, width)``.
         box: resampling box (the whole image by default).
         normalize: None or ``"imagenet"``.
+        out: a C-contiguous [height, width, 3] float32 array to fill, or None.
 
     Returns:
-        [height, width, 3] float32.
+        [height, width, 3] float32 (``out`` when given).
 
     Raises:
         UnreadableImage: the file cannot be read or decoded.
     """
-    return crop_and_resize(to_float(decode_image(path), normalize), box, size)
+    return crop_and_resize(to_float(decode_image(path), normalize), box, size, out)
 
 
 def _readable(path):

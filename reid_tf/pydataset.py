@@ -56,19 +56,19 @@ class PKBatches(keras.utils.PyDataset):
         if self._num_batches is not None and not 0 <= index < self._num_batches:
             raise IndexError(f"batch {index} of {self._num_batches}")
         rows, labels, boxes = self.sampler.batch(self.first_batch + int(index))
-        size = self.sampler.size
-        images, kept = [], []
+        images = np.empty((len(rows),) + self.sampler.size + (3,), np.float32)
+        kept = []
         for j, (row, box) in enumerate(zip(rows, boxes)):
             try:
-                images.append(load_image(self.paths[row], size, box, self.normalize))
+                load_image(self.paths[row], self.sampler.size, box, self.normalize, images[j])
             except UnreadableImage:
                 continue
             kept.append(j)
-        if len(kept) < len(rows) and self.counter is not None:
-            self.counter.add(len(rows) - len(kept))
-        if not images:
-            return np.zeros((0,) + size + (3,), np.float32), labels[:0]
-        return np.stack(images), labels[kept]
+        if len(kept) < len(rows):
+            if self.counter is not None:
+                self.counter.add(len(rows) - len(kept))
+            return images[kept], labels[kept]
+        return images, labels
 
 
 def make_train_pydataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=True,
