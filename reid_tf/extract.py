@@ -160,15 +160,10 @@ def model_image_size(model):
 
 
 def image_batches(paths, *, image_size, batch_size=64):
-    """Test images in order, in batches, from the input pipeline of the Keras
-    backend: tf.data (:func:`reid_tf.data.make_eval_dataset`) on TensorFlow,
-    NumPy and Pillow (:func:`reid_tf.image_io.eval_batches`) on the others;
-    both give the same pixels.
-
-    Args:
-        paths: N image paths.
-        image_size: ``(height, width)``.
-        batch_size: images per batch.
+    """Test images (``paths``) in order, in batches of ``batch_size``, resized
+    to ``image_size``: tf.data (:func:`reid_tf.data.make_eval_dataset`) on the
+    TensorFlow backend, :func:`reid_tf.image_io.eval_batches` on the others
+    (the same pixels).
 
     Yields:
         images [B, H, W, 3] float32 (a tensor or a NumPy array).
