@@ -21,6 +21,7 @@ from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 BACKBONES = ("resnet50", "resnet50x", "tiny")
 STRATEGIES = ("default", "mirrored", "multiworker")
 CROPS = ("pad", "resize", "none")
+PIPELINES = ("auto", "tfdata", "pydataset")
 
 # Paper schedules: (initial lr, milestones, values).
 PLAIN_SCHEDULE = (1e-3, (80, 160), (1e-3, 1e-4, 1e-5))
@@ -41,6 +42,7 @@ INVOCATION_FIELDS = (
     "quiet",
     "new_run",
     "tensorboard",
+    "pipeline",
 )
 
 
@@ -156,6 +158,13 @@ class TrainConfig:
         "--crop", "training augmentation: 'pad' (pad then random crop), "
         "'resize' (random crop of a slightly larger resize) or 'none'", "data",
         choices=CROPS))
+    pipeline: str = _f("auto", **_opt(
+        "--pipeline", "training input pipeline: 'tfdata' (tf.data; needs "
+        "TensorFlow), 'pydataset' (keras.utils.PyDataset on NumPy and Pillow, "
+        "loading in threads; no TensorFlow) or 'auto' (tfdata on the "
+        "TensorFlow backend, pydataset on JAX and PyTorch). Both give the same "
+        "batches, so a run may resume with the other one", "data",
+        choices=PIPELINES))
 
     # ---------------------------------------------------------------- model
     backbone: str = _f("tiny", **_opt(
