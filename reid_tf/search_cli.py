@@ -165,9 +165,9 @@ def _body(argv):
         raise UsageError(f"--shortlist: K must be >= 1, got {args.shortlist}")
     _check_outputs(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
-    from reid_tf.tf_startup import import_tensorflow
+    from reid_tf.tf_startup import import_keras
 
-    import_tensorflow()
+    import_keras()  # TensorFlow's start-up lines filtered on its backend
     from reid_tf.search import SearchError, search_images, write_search_figures
 
     rerank = (args.k1, args.k2, args.lambda_value) if args.rerank else None

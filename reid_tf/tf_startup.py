@@ -55,8 +55,9 @@ def import_tensorflow():
     time. When something imported TensorFlow before, only the device listing
     (where the CUDA probing writes its lines) is filtered. Without
     ``TF_CPP_MIN_LOG_LEVEL`` every line is written back (level 0); the
-    command lines set it to :data:`DEFAULT_LOG_LEVEL` unless the user did. If the import fails, everything captured is written
-    back before the exception goes on.
+    command lines set it to :data:`DEFAULT_LOG_LEVEL` unless the user did.
+    If the import fails, everything captured is written back before the
+    exception goes on.
 
     Returns:
         the ``tensorflow`` module.

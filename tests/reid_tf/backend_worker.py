@@ -49,7 +49,7 @@ def main(spec_path):
     except SettingError as exc:
         tfdata_error = exc.for_cli()
     code = extract_main(["--model", spec["model"], "--data", spec["data"],
-                         "--out", spec["dump"], "--quiet", "--batch-size", "5"])
+                         "--out", spec["dump"], "--quiet", "--extract-batch-size", "5"])
     np.savez(spec["out"], labels=labels, images=images, extract_code=code,
              auto=training_pipeline(TrainConfig()), tfdata_error=tfdata_error,
              backend=keras.backend.backend(), tensorflow="tensorflow" in sys.modules)

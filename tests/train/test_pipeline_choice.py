@@ -17,7 +17,7 @@ def _losses(run_dir):
 
 def test_pydataset_run_matches_the_tfdata_run(trained_run, cache_dir, tmp_path):
     run_dir = tmp_path / "pydataset"
-    proc = run_train(tiny_args(cache_dir, run_dir, "--json", "--pipeline", "pydataset"))
+    proc = run_train(tiny_args(cache_dir, run_dir, "--json", "-", "--pipeline", "pydataset"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours, theirs = _losses(run_dir), _losses(trained_run["dir"])
     assert set(ours) == set(theirs) and len(ours["loss"]) == 2
