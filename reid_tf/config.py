@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from reid_common import NORMALIZE_MODES, normalize_mode
 from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 
 BACKBONES = ("resnet50", "resnet50x", "tiny")
@@ -82,9 +83,11 @@ class SettingError(SettingMessage, ConfigError):
     identities, ...); the message names the settings concerned."""
 
 
-def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None):
+def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None,
+         const=None):
     return {
         "flag": flag,
+        "const": const,
         "help": help,
         "group": group,
         "metavar": metavar,
@@ -179,10 +182,12 @@ class TrainConfig:
     local_margin: float = _f(0.5, **_opt(
         "--local-margin", "TriHard margin of the local distance", "loss",
         metavar="M"))
-    normalize_features: bool = _f(False, **_opt(
-        "--normalize-features", "L2-normalise global and local features "
-        "before the distances (training and evaluation)", "loss",
-        action="store_true"))
+    normalize_features: str = _f("none", **_opt(
+        "--normalize-features", "which features are L2-normalised before the "
+        "distances, in training and evaluation: 'none' (the paper), 'both' "
+        "(global and local; the flag alone means 'both') or 'local' (the "
+        "local parts only, as AlignedReID++)", "loss", nargs="?",
+        choices=NORMALIZE_MODES, const="both", metavar="none|both|local"))
     global_weight: float = _f(1.0, **_opt(
         "--global-weight", "weight of the global TriHard loss", "loss",
         metavar="W"))
@@ -237,6 +242,13 @@ class TrainConfig:
         "--peer-backbone", "backbone of the peer network (default: same as "
         "--backbone; paper: resnet50 with resnet50x)", "mutual",
         choices=BACKBONES))
+    peer_weights: str = _f(None, **_opt(
+        "--peer-weights", "initialisation of the peer network: 'imagenet' "
+        "(resnet50 only; downloaded by Keras), 'none' (random) or the path of "
+        "a weights file saved from the peer's backbone (default: --weights "
+        "when the peer has the same backbone, 'imagenet' for a resnet50 peer "
+        "of an ImageNet run, otherwise random with a warning)", "mutual",
+        metavar="imagenet|none|PATH"))
     mutual_kl_weight: float = _f(0.01, **_opt(
         "--mutual-kl-weight", "weight of the classification (KL) mutual loss "
         "(paper: 0.01)", "mutual", metavar="W"))
@@ -299,6 +311,12 @@ class TrainConfig:
     quiet: bool = _f(False, **_opt(
         "--quiet", "no progress bars", "output", action="store_true"))
 
+    # ------------------------------------------------------------ derived
+    random_init: list = _f([], **_opt(
+        None, "networks that start from random weights although the recipe "
+        "asks for pretrained ones ('network1', 'peer'); filled in by "
+        "resolved(), not a flag", "derived"))
+
     # ------------------------------------------------------------ methods
     def resolved(self):
         """Returns a copy with every recipe-dependent default filled in.
@@ -339,8 +357,16 @@ class TrainConfig:
             )
         if cfg.peer_backbone is None:
             cfg.peer_backbone = cfg.backbone
+        if cfg.mutual and cfg.peer_weights is None:
+            cfg.peer_weights = default_peer_weights(cfg.backbone, cfg.weights,
+                                                    cfg.peer_backbone)
+        cfg.random_init = random_starts(cfg)
         cfg.image_size = [int(v) for v in cfg.image_size]
         cfg.data = [os.fspath(p) for p in cfg.data]
+        try:
+            cfg.normalize_features = normalize_mode(cfg.normalize_features)
+        except ValueError as exc:
+            raise ConfigError(f"--normalize-features: {exc}") from None
         cfg.validate()
         return cfg
 
@@ -464,6 +490,23 @@ class TrainConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_dict(values)
 
+    def random_init_warnings(self):
+        """One warning line per network in :attr:`random_init`.
+
+        Returns:
+            list of str.
+
+        Example:
+            >>> TrainConfig(backbone="resnet50").resolved().random_init_warnings()[0][:40]
+            'warning: network 1 (resnet50) starts fr'
+        """
+        names = {"network1": f"network 1 ({self.backbone})",
+                 "peer": f"the peer network ({self.peer_backbone})"}
+        flags = {"network1": "--weights", "peer": "--peer-weights"}
+        return [f"warning: {names[n]} starts from random weights although the recipe asks "
+                f"for pretrained ones (the paper's networks are pre-trained on ImageNet); "
+                f"pass {flags[n]} imagenet or a weights file" for n in self.random_init]
+
     def to_argv(self, names=None):
         """The ``train.py`` arguments that give this config.
 
@@ -486,6 +529,8 @@ class TrainConfig:
             if names is not None and f.name not in names:
                 continue
             value, meta = getattr(self, f.name), f.metadata
+            if meta["flag"] is None:  # derived, not a setting
+                continue
             if meta["action"] == "store_true":
                 argv += [meta["flag"]] if value else []
             elif meta["action"] == "store_false":
@@ -529,6 +574,53 @@ class TrainConfig:
         cfg = self if self.lr_values is not None else self.resolved()
         passed = sum(1 for m in cfg.lr_milestones if epoch >= m)
         return cfg.lr_values[passed]
+
+
+# Backbones the paper always starts from ImageNet weights.
+PRETRAINED_BACKBONES = ("resnet50", "resnet50x")
+
+
+def default_peer_weights(backbone, weights, peer_backbone):
+    """The peer's initialisation when ``--peer-weights`` is not given.
+
+    Example:
+        >>> default_peer_weights("resnet50", "imagenet", "resnet50x")
+        'none'
+        >>> default_peer_weights("resnet50x", "w.weights.h5", "resnet50")
+        'none'
+        >>> default_peer_weights("tiny", "w.weights.h5", "tiny")
+        'w.weights.h5'
+    """
+    if peer_backbone == backbone:
+        return weights
+    if weights == "imagenet" and peer_backbone == "resnet50":
+        return "imagenet"
+    return "none"
+
+
+def random_starts(cfg):
+    """The networks of ``cfg`` that start from random weights although the
+    recipe asks for pretrained ones: a paper backbone (ResNet-50,
+    ResNet50-X), or a network whose partner in mutual learning is pretrained.
+
+    Returns:
+        list of ``"network1"`` / ``"peer"``.
+
+    Example:
+        >>> random_starts(TrainConfig(mutual=True, backbone="tiny", weights="w.h5",
+        ...                           peer_weights="none"))
+        ['peer']
+    """
+    out = []
+    peer = cfg.peer_weights if cfg.peer_weights is not None else "none"
+    if cfg.weights == "none" and (cfg.backbone in PRETRAINED_BACKBONES
+                                  or (cfg.mutual and peer != "none")):
+        out.append("network1")
+    peer_backbone = cfg.peer_backbone or cfg.backbone
+    if cfg.mutual and peer == "none" and (peer_backbone in PRETRAINED_BACKBONES
+                                          or cfg.weights != "none"):
+        out.append("peer")
+    return out
 
 
 def flag_of(name):
