@@ -36,6 +36,7 @@ INVOCATION_FIELDS = (
     "json",
     "cache_dir",
     "eval_every",
+    "eval_untrained",
     "checkpoint_every",
     "keep_checkpoints",
     "eval_batch_size",
@@ -274,6 +275,10 @@ class TrainConfig:
     eval_every: int = _f(0, **_opt(
         "--eval-every", "evaluate every N epochs and log the metrics to the "
         "CSV (0: only before and after training)", "evaluation", metavar="N"))
+    eval_untrained: bool = _f(True, **_opt(
+        "--no-eval-untrained", "skip the evaluation of the untrained model "
+        "(the 'untrained' column of the final table stays empty)",
+        "evaluation", action="store_false"))
     eval_batch_size: int = _f(64, **_opt(
         "--eval-batch-size", "batch size of feature extraction", "evaluation",
         metavar="N"))

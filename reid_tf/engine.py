@@ -253,7 +253,7 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     if chief and before_path.is_file():
         with open(before_path, encoding="utf-8") as f:
             before = json.load(f)
-    if chief and before is None and start is None:
+    if chief and before is None and start is None and cfg.eval_untrained:
         log("evaluating the untrained model")
         before = evaluate_all(KINDS, progress)
         atomic_write_json(before_path, before)
