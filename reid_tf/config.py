@@ -338,6 +338,7 @@ class TrainConfig:
             [0.0003, 0.0001, 1e-05]
         """
         from reid_tf.config_checks import check_learning_rates
+        from reid_tf.pretrained import default_peer_weights, random_starts
 
         cfg = dataclasses.replace(self)
         check_learning_rates(cfg.lr, cfg.lr_values)
@@ -496,21 +497,15 @@ class TrainConfig:
         return cls.from_dict(values)
 
     def random_init_warnings(self):
-        """One warning line per network in :attr:`random_init`.
+        """One warning line per network in :attr:`random_init`
+        (:func:`reid_tf.pretrained.random_init_warnings`).
 
         Returns:
             list of str.
-
-        Example:
-            >>> TrainConfig(backbone="resnet50").resolved().random_init_warnings()[0][:40]
-            'warning: network 1 (resnet50) starts fr'
         """
-        names = {"network1": f"network 1 ({self.backbone})",
-                 "peer": f"the peer network ({self.peer_backbone})"}
-        flags = {"network1": "--weights", "peer": "--peer-weights"}
-        return [f"warning: {names[n]} starts from random weights although the recipe asks "
-                f"for pretrained ones (the paper's networks are pre-trained on ImageNet); "
-                f"pass {flags[n]} imagenet or a weights file" for n in self.random_init]
+        from reid_tf.pretrained import random_init_warnings
+
+        return random_init_warnings(self)
 
     def to_argv(self, names=None):
         """The ``train.py`` arguments that give this config.
@@ -579,53 +574,6 @@ class TrainConfig:
         cfg = self if self.lr_values is not None else self.resolved()
         passed = sum(1 for m in cfg.lr_milestones if epoch >= m)
         return cfg.lr_values[passed]
-
-
-# Backbones the paper always starts from ImageNet weights.
-PRETRAINED_BACKBONES = ("resnet50", "resnet50x")
-
-
-def default_peer_weights(backbone, weights, peer_backbone):
-    """The peer's initialisation when ``--peer-weights`` is not given.
-
-    Example:
-        >>> default_peer_weights("resnet50", "imagenet", "resnet50x")
-        'none'
-        >>> default_peer_weights("resnet50x", "w.weights.h5", "resnet50")
-        'none'
-        >>> default_peer_weights("tiny", "w.weights.h5", "tiny")
-        'w.weights.h5'
-    """
-    if peer_backbone == backbone:
-        return weights
-    if weights == "imagenet" and peer_backbone == "resnet50":
-        return "imagenet"
-    return "none"
-
-
-def random_starts(cfg):
-    """The networks of ``cfg`` that start from random weights although the
-    recipe asks for pretrained ones: a paper backbone (ResNet-50,
-    ResNet50-X), or a network whose partner in mutual learning is pretrained.
-
-    Returns:
-        list of ``"network1"`` / ``"peer"``.
-
-    Example:
-        >>> random_starts(TrainConfig(mutual=True, backbone="tiny", weights="w.h5",
-        ...                           peer_weights="none"))
-        ['peer']
-    """
-    out = []
-    peer = cfg.peer_weights if cfg.peer_weights is not None else "none"
-    if cfg.weights == "none" and (cfg.backbone in PRETRAINED_BACKBONES
-                                  or (cfg.mutual and peer != "none")):
-        out.append("network1")
-    peer_backbone = cfg.peer_backbone or cfg.backbone
-    if cfg.mutual and peer == "none" and (peer_backbone in PRETRAINED_BACKBONES
-                                          or cfg.weights != "none"):
-        out.append("peer")
-    return out
 
 
 def flag_of(name):

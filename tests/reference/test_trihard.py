@@ -296,3 +296,19 @@ def test_local_only_normalisation_equals_prescaled_local_parts(mining):
     np.testing.assert_allclose(got["grad_global"], unscaled["grad_global"], atol=1e-12)
     assert got["local_loss"] != pytest.approx(unscaled["local_loss"], abs=1e-6)
     assert got["global_loss"] != pytest.approx(both["global_loss"], abs=1e-6)
+
+
+def test_unaligned_local_distance_matrix_matches_brute_force():
+    from reference import unaligned_local_distance_matrix
+
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(5, 4, 3)), rng.normal(size=(7, 4, 3))
+    got = unaligned_local_distance_matrix(X, Y)
+    want = np.array([[sum(math.tanh(math.sqrt(((x[i] - y[i]) ** 2).sum()) / 2) for i in range(4))
+                      for y in Y] for x in X])
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    np.testing.assert_allclose(unaligned_local_distance_matrix(X.astype(np.float32),
+                                                               Y.astype(np.float32)), want,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="parts"):
+        unaligned_local_distance_matrix(X, Y[:, :3])
