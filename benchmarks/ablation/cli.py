@@ -238,9 +238,12 @@ def _main(argv, runner_factory=Runner):
     args = build_parser().parse_args(argv)
     reporter = Reporter(PROG)
     settings, seeds, variants = settings_from_args(args)
-    mode = "quick" if args.quick else "full"
-    json_path = args.json if args.json is not None else (
-        "docs/ablation_quick.json" if args.quick else "docs/ablation.json")
+    # a full run: every variant of a block at >= 5 seeds; anything smaller
+    # without --quick is a partial run (kept in the history only)
+    mode = "quick" if args.quick else ("full" if len(seeds) >= len(FULL_SEEDS)
+                                       and not args.variants else "partial")
+    json_path = args.json if args.json is not None else {
+        "quick": "docs/ablation_quick.json", "full": "docs/ablation.json", "partial": ""}[mode]
     work_dir = args.work_dir or ("runs/ablation-quick" if args.quick else "runs/ablation")
     analysis = ""
     if args.analysis:
@@ -280,15 +283,22 @@ def _main(argv, runner_factory=Runner):
         reporter.say(f"wrote {json_path}")
     if args.doc:
         sections = {m: read_block(args.doc, m) for m in ("full", "quick")}
-        sections[mode] = section(mode, settings=settings, seeds=seeds,
+        if mode != "partial":
+            sections[mode] = section(mode, settings=settings, seeds=seeds,
                                  commands=block_commands(argv, args.quick), data=data, runs=runs,
-                                 variants=shown, shares=shares, wall=wall)
+                                     variants=shown, shares=shares, wall=wall)
         history = merge_history(read_history(args.doc),
-                                history_entry(settings, seeds, data, args.note, args.quick, wall))
+                                history_entry(settings, seeds, data, args.note, mode, wall,
+                                              cost=runner.cost))
         atomic_write_text(args.doc, render_page(sections=sections, analysis=analysis,
                                                 history=history))
         reporter.say(f"wrote {args.doc}")
     print(f"{mode} run, seeds {seeds} ({settings.describe()}); {wall / 60:.1f} min")
+    if runner.cost:
+        w = sum(c[0] for c in runner.cost.values())
+        cpu = sum(c[1] for c in runner.cost.values())
+        print(f"trainings run now: {len(runner.cost)}, {w / 60:.1f} min wall, "
+              f"{cpu / 60:.1f} min CPU (user + system)")
     print(f"test: {data['test']['queries']} queries, {data['test']['gallery']} gallery; "
           f"misalignment: mean {misalignment['mean_offset_stripes']:.2f} stripes, "
           f"{100 * misalignment['share_ge_1_stripe']:.0f} % >= 1 stripe")

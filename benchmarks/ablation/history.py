@@ -54,7 +54,7 @@ def read_analysis(doc_path):
     return read_block(doc_path, "analysis")
 
 
-def history_entry(settings, seeds, data, note, quick, wall_seconds):
+def history_entry(settings, seeds, data, note, mode, wall_seconds, cost=None):
     """One "configuration tried" record.
 
     Args:
@@ -62,15 +62,16 @@ def history_entry(settings, seeds, data, note, quick, wall_seconds):
         seeds: seeds asked for.
         data: the ``docs/ablation.json`` content of the run.
         note: free text.
-        quick: a ``--quick`` run.
+        mode: ``"full"``, ``"quick"`` or ``"partial"``.
         wall_seconds: wall time of this invocation.
+        cost: ``{(variant, seed): (wall s, CPU s)}`` of the trainings run.
 
     Returns:
         JSON-compatible dict.
 
     Example:
         >>> from benchmarks.ablation.settings import Settings
-        >>> e = history_entry(Settings(), [0], {"variants": {}, "claims": []}, "", True, 1.0)
+        >>> e = history_entry(Settings(), [0], {"variants": {}, "claims": []}, "", "quick", 1.0)
         >>> e["design"], e["mode"]
         ('v2', 'quick')
     """
@@ -81,11 +82,14 @@ def history_entry(settings, seeds, data, note, quick, wall_seconds):
               f"[{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]"
               for c in data["claims"] if c["method"].startswith("paired t")
               and c["ci95"][0] is not None]
-    return {"key": settings.key(), "design": "v2", "mode": "quick" if quick else "full",
+    cost = cost or {}
+    return {"key": settings.key(), "design": "v2", "mode": mode,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "note": note or "",
             "settings": settings.to_dict(), "description": settings.describe(),
             "seeds": list(seeds), "summary": summary, "claims_t": claims,
-            "misalignment": data.get("misalignment"), "wall_seconds": round(wall_seconds)}
+            "misalignment": data.get("misalignment"), "wall_seconds": round(wall_seconds),
+            "trainings": len(cost), "train_wall_seconds": round(sum(c[0] for c in cost.values())),
+            "train_cpu_seconds": round(sum(c[1] for c in cost.values()))}
 
 
 def merge_history(history, entry):
@@ -130,8 +134,12 @@ def format_history(history):
             claims = "; ".join(h.get("claims_t", [])) or "—"
         else:
             res, claims = _v1_results(h), "— (v1: mean ± std only)"
-        cells = [str(i), h.get("date", ""), f"{design}, {mode}",
-                 h.get("description", "").replace("|", "/"), str(len(h.get("seeds", []))),
+        desc = h.get("description", "").replace("|", "/")
+        if h.get("trainings"):
+            desc += (f" ({h['trainings']} trainings: {h['train_wall_seconds'] / 60:.1f} min "
+                     f"wall, {h['train_cpu_seconds'] / 60:.1f} min CPU)")
+        cells = [str(i), h.get("date", ""), f"{design}, {mode}", desc,
+                 str(len(h.get("seeds", []))),
                  res or "—", claims, h.get("note", "").replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -108,6 +108,19 @@ def export_backbone(model_path, out):
         backbone.save_weights(str(tmp))
 
 
+def children_cpu_seconds():
+    """User + system CPU seconds of the finished child processes so far.
+
+    Example:
+        >>> children_cpu_seconds() >= 0
+        True
+    """
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Runner:
     """Trains (or reuses) the runs of one configuration.
 
@@ -132,6 +145,8 @@ class Runner:
         self.pretrain_dir = self.work_dir / f"pretrain-{settings.pretrain_key()}"
         self._data = {}
         self.t0 = time.monotonic()
+        # (variant key or "pretrain", seed) -> (wall s, CPU s) of the trainings run here
+        self.cost = {}
 
     # ------------------------------------------------------------- data
     def data(self, pretrain=False):
@@ -166,7 +181,9 @@ class Runner:
                 overwrite=RunDir(run_dir).is_finished())
             self.log(f"pretraining the shared start of seed {seed} (ID loss only, "
                      f"{self.elapsed()})")
+            t, cpu = time.monotonic(), children_cpu_seconds()
             code = self.train(cfg.to_argv(), run_dir, self.pretrain_dir / f"seed{seed}.log")
+            self.cost[("pretrain", seed)] = (time.monotonic() - t, children_cpu_seconds() - cpu)
             if code != 0 or not is_finished(run_dir):
                 raise RuntimeError(f"pretraining of seed {seed} failed (train.py status "
                                    f"{code}; see {self.pretrain_dir / f'seed{seed}.log'})")
@@ -215,8 +232,11 @@ class Runner:
             self.log(f"{tag}{variant.label}, seed {seed}: training ({self.elapsed()})")
             log_path = out.parent / f"seed{seed}.stderr.log"
             t = time.monotonic()
+            cpu = children_cpu_seconds()
             code = self.train(cfg.to_argv() + list(self.settings.extra_train_args), run_dir,
                               log_path)
+            self.cost[(variant.key, seed)] = (time.monotonic() - t,
+                                              children_cpu_seconds() - cpu)
             if code != 0 or not is_finished(run_dir):
                 error = f"train.py exited with status {code} (see {log_path})"
                 self.log(f"{tag}{variant.label}, seed {seed}: FAILED ({error})")
@@ -224,6 +244,8 @@ class Runner:
             self.log(f"{tag}{variant.label}, seed {seed}: trained in "
                      f"{time.monotonic() - t:.0f} s")
         result = run_results(run_dir, variant=variant.key, seed=seed)
+        if (variant.key, seed) in self.cost:  # wall and CPU seconds of train.py
+            result["wall_seconds"], result["cpu_seconds"] = self.cost[(variant.key, seed)]
         atomic_write_json(out, result)
         self.log(f"{tag}{variant.label}, seed {seed}: rank-1 {result['rank1']:.1f}, "
                  f"mAP {result['mAP']:.1f} (global feature)")
