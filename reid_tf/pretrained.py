@@ -69,7 +69,7 @@ def random_init_warnings(cfg):
     Example:
         >>> from reid_tf.config import TrainConfig
         >>> random_init_warnings(TrainConfig(backbone="resnet50").resolved())[0][:40]
-        'warning: network 1 (resnet50) starts fr'
+        'warning: network 1 (resnet50) starts fro'
     """
     names = {"network1": f"network 1 ({cfg.backbone})",
              "peer": f"the peer network ({cfg.peer_backbone})"}
