@@ -60,13 +60,15 @@ DESIGN = """## Design
   pretrained backbone. The new layers (local branch, classifier) are drawn
   from the same seed; a variant without a local branch draws fewer of them,
   so its classifier's initial weights differ.
-- **A shared pretrained start** stands in for ImageNet pretraining: per seed,
-  the backbone is first trained with the ID loss only (no local branch, no
+- **A shared pretrained start** stands in for ImageNet pretraining: the
+  backbone is first trained with the ID loss only (no local branch, no
   TriHard) on a second synthetic set with other identities (generated with
-  another data seed), and its weights (`--weights PATH`) are every variant's
-  start. The peer of a mutual run has its own pretrained start (a second
-  pretraining, seed + 1000; `--peer-weights PATH`), so the two networks differ
-  as the paper's ResNet-50 and ResNet50-X do.
+  another data seed), once, and its weights (`--weights PATH`) are network
+  1's start in every run of every seed, as the same ImageNet weights would
+  be. The peer of a mutual run starts from a second such pretraining (seed
+  1000; `--peer-weights PATH`), so the two networks differ as the paper's
+  ResNet-50 and ResNet50-X do. The seeds vary the batches, the augmentation
+  and the new layers.
 - **Features.** The global feature is not normalised in any arm (as in the
   paper). The local parts are L2-normalised (`--normalize-features local`,
   the AlignedReID++ choice) in every arm with a local branch: unnormalised

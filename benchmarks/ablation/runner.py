@@ -4,8 +4,9 @@ per (variant, seed), and each run's per-query results, stored as it finishes.
 Layout under the work directory::
 
     synthetic-<hash>/prepared/            the test data and the pretraining data
-    pretrain-<hash>/seed<N>/              ID-only pretraining run (train.py)
-    pretrain-<hash>/seed<N>.weights.h5    its backbone: the pretrained start
+    pretrain-<hash>/seed0/                the ID-only pretraining run (train.py)
+    pretrain-<hash>/seed0.weights.h5      its backbone: network 1's start in every run
+    pretrain-<hash>/seed1000.weights.h5   the peers' start (a second pretraining)
     cfg-<hash>/settings.json              the settings of these runs
     cfg-<hash>/shares.json                mutual-loss gradient shares (Table 2)
     cfg-<hash>/<variant>/seed<N>/         one train.py run directory
@@ -28,7 +29,7 @@ from reid_common import UsageError, atomic_write_json, format_duration
 from reid_tf.run_dir import RunDir
 
 from .results import run_results
-from .settings import PEER_SEED_OFFSET
+from .settings import PEER_SEED_OFFSET, PRETRAIN_SEED
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,8 +169,8 @@ class Runner:
 
     # ------------------------------------------------------ pretraining
     def pretrained(self, seed):
-        """The shared pretrained start of ``seed``: a backbone weights file
-        from an ID-only run on the disjoint pretraining set (cached)."""
+        """A pretrained start: the backbone weights file of an ID-only run
+        (seed ``seed``) on the disjoint pretraining set (cached)."""
         out = self.pretrain_dir / f"seed{seed}.weights.h5"
         if out.is_file():
             return out
@@ -179,7 +180,7 @@ class Runner:
                 seed, data=[str(self.data(pretrain=True))], run_dir=str(run_dir), quiet=True,
                 json=True, checkpoint_every=self.settings.pretrain_steps, keep_checkpoints=1,
                 overwrite=RunDir(run_dir).is_finished())
-            self.log(f"pretraining the shared start of seed {seed} (ID loss only, "
+            self.log(f"pretraining a shared start (seed {seed}, ID loss only, "
                      f"{self.elapsed()})")
             t, cpu = time.monotonic(), children_cpu_seconds()
             code = self.train(cfg.to_argv(), run_dir, self.pretrain_dir / f"seed{seed}.log")
@@ -197,7 +198,7 @@ class Runner:
         path = self.config_dir / "shares.json"
         if not path.is_file():
             self.log(f"measuring the mutual-loss gradient shares ({self.elapsed()})")
-            atomic_write_json(path, self.shares_fn(self.settings, self, 0))
+            atomic_write_json(path, self.shares_fn(self.settings, self, PRETRAIN_SEED))
         shares = json.loads(path.read_text(encoding="utf-8"))
         return tuple(shares["rescaled_weights"]), shares
 
@@ -207,10 +208,10 @@ class Runner:
 
     def run_config(self, variant, seed, **invocation):
         """The ``TrainConfig`` of one (variant, seed), pretrained starts included."""
-        peer = self.pretrained(seed + PEER_SEED_OFFSET) if variant.mutual else None
+        peer = self.pretrained(PRETRAIN_SEED + PEER_SEED_OFFSET) if variant.mutual else None
         rescaled = self.rescaled_weights()[0] if variant.mutual == "rescaled" else None
         return self.settings.train_config(
-            variant, seed, weights=str(self.pretrained(seed)),
+            variant, seed, weights=str(self.pretrained(PRETRAIN_SEED)),
             peer_weights=None if peer is None else str(peer), rescaled=rescaled, **invocation)
 
     def run(self, variant, seed, tag=""):

@@ -12,7 +12,7 @@ shares of both arms are then measured on other batches.
 
 import numpy as np
 
-from .settings import BY_KEY, PEER_SEED_OFFSET
+from .settings import BY_KEY, PEER_SEED_OFFSET, PRETRAIN_SEED
 
 CALIBRATION_SEED = 11
 CHECK_SEED = 12
@@ -65,7 +65,7 @@ def measure(settings, runner, seed, batches=4):
     Args:
         settings: :class:`~benchmarks.ablation.settings.Settings`.
         runner: :class:`~benchmarks.ablation.runner.Runner` (data and pretrained starts).
-        seed: the seed whose pretrained starts are measured.
+        seed: the training seed of the measured configuration.
         batches: batches per measurement.
 
     Returns:
@@ -79,8 +79,8 @@ def measure(settings, runner, seed, batches=4):
     train = load_manifest(runner.data()).split("train")
     paths, labels = np.asarray(train.paths), np.asarray(train.labels)
     cfg = settings.train_config(
-        BY_KEY["alignedreid_mm"], seed, weights=str(runner.pretrained(seed)),
-        peer_weights=str(runner.pretrained(seed + PEER_SEED_OFFSET)))
+        BY_KEY["alignedreid_mm"], seed, weights=str(runner.pretrained(PRETRAIN_SEED)),
+        peer_weights=str(runner.pretrained(PRETRAIN_SEED + PEER_SEED_OFFSET)))
     calib = gradient_ratios(cfg, paths, labels, batches=batches, seed=CALIBRATION_SEED)
     check = gradient_ratios(cfg, paths, labels, batches=batches, seed=CHECK_SEED)
     target = float(settings.target_share)
