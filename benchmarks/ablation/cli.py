@@ -282,14 +282,15 @@ def _main(argv, runner_factory=Runner):
         atomic_write_text(json_path, to_markdown_json(data))
         reporter.say(f"wrote {json_path}")
     if args.doc:
-        sections = {m: read_block(args.doc, m) for m in ("full", "quick")}
-        if mode != "partial":
-            sections[mode] = section(mode, settings=settings, seeds=seeds,
-                                 commands=block_commands(argv, args.quick), data=data, runs=runs,
-                                     variants=shown, shares=shares, wall=wall)
         history = merge_history(read_history(args.doc),
                                 history_entry(settings, seeds, data, args.note, mode, wall,
                                               cost=runner.cost))
+        sections = {m: read_block(args.doc, m) for m in ("full", "quick")}
+        if mode != "partial":
+            sections[mode] = section(mode, settings=settings, seeds=seeds,
+                                     commands=block_commands(argv, args.quick), data=data,
+                                     runs=runs, variants=shown, shares=shares,
+                                     cost=history[-1])
         atomic_write_text(args.doc, render_page(sections=sections, analysis=analysis,
                                                 history=history))
         reporter.say(f"wrote {args.doc}")

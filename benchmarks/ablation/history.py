@@ -10,6 +10,7 @@ HISTORY_BEGIN = "<!-- ablation-history"
 HISTORY_END = "ablation-history -->"
 ANALYSIS_BEGIN = "<!-- analysis -->"
 ANALYSIS_END = "<!-- /analysis -->"
+COST_FIELDS = ("wall_seconds", "trainings", "train_wall_seconds", "train_cpu_seconds")
 
 
 def _read(doc_path):
@@ -101,9 +102,11 @@ def merge_history(history, entry):
         [{'key': 'a', 'x': 2}]
     """
     same = lambda h: h.get("key") == entry["key"] and h.get("mode") == entry.get("mode")
-    notes = [h.get("note") for h in history if same(h) and h.get("note")]
-    if notes and not entry.get("note"):
-        entry = dict(entry, note=notes[0])
+    earlier = [h for h in history if same(h)]
+    if earlier and not entry.get("note"):
+        entry = dict(entry, note=earlier[-1].get("note", ""))
+    if earlier and not entry.get("trainings"):  # a report-only rebuild keeps the costs
+        entry = dict(entry, **{k: earlier[-1][k] for k in COST_FIELDS if k in earlier[-1]})
     return [h for h in history if not same(h)] + [entry]
 
 

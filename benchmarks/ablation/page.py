@@ -101,9 +101,9 @@ DESIGN = """## Design
 """
 
 
-def section(mode, *, settings, seeds, commands, data, runs, variants, shares, wall,
-            paper_dir="docs"):
-    """One mode's results section (Markdown)."""
+def section(mode, *, settings, seeds, commands, data, runs, variants, shares, cost):
+    """One mode's results section (Markdown); ``cost``: the history entry of
+    the configuration (wall time, trainings, CPU time)."""
     m = data["misalignment"]
     knobs = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(settings.data_knobs().items()))
     head = "Full runs" if mode == "full" else \
@@ -117,7 +117,7 @@ def section(mode, *, settings, seeds, commands, data, runs, variants, shares, wa
 ```
 
 Settings: {settings.describe()}. Seeds: {", ".join(map(str, seeds))}. Results:
-[{json_name}]({json_name}). Wall time of the last invocation: {wall / 60:.1f} min.
+[{json_name}]({json_name}). {_cost_text(cost)}
 
 Synthetic data (`data_prep.synthetic.generate` knobs of the test data; the
 pretraining set has {settings.pretrain_identities} identities and data seed
@@ -154,6 +154,16 @@ at least one stripe apart, {100 * m["share_ge_2_stripes"]:.0f} % at least two.
 
 {diagnostics_table(runs, variants)}
 """
+
+
+def _cost_text(cost):
+    """The wall and CPU time of the invocation that trained the runs."""
+    text = f"Wall time of the invocation: {cost.get('wall_seconds', 0) / 60:.1f} min"
+    if cost.get("trainings"):
+        text += (f"; {cost['trainings']} trainings took {cost['train_wall_seconds'] / 60:.1f} "
+                 f"min wall and {cost['train_cpu_seconds'] / 60:.1f} min CPU (user + system; "
+                 f"the wall time is inflated by other jobs on a shared machine)")
+    return text + "."
 
 
 def render_page(*, sections, analysis, history):
