@@ -5,7 +5,7 @@ other mode leaves as it is, the findings and the configurations tried."""
 from .history import ANALYSIS_BEGIN, ANALYSIS_END, format_history, history_block
 from .report import checks_table, claims_table, diagnostics_table, results_table, shares_text
 
-PAPER_TABLES = """### The paper's Tables 1 and 2 (Market-1501 columns)
+PAPER_TABLES = """## The paper's Tables 1 and 2 (Market-1501 columns)
 
 Quoted from the AlignedReID paper (Zhang et al. 2017, arXiv 1711.08184),
 Market-1501 single query, without re-ranking, global feature at test time;
