@@ -117,10 +117,10 @@ class Settings:
     backbone: str = "tiny"
     P: int = 8
     K: int = 4
-    epochs: int = 6
+    epochs: int = 4
     steps_per_epoch: int = 50
     lr: float = 1e-3
-    decay_epoch: int = 5
+    decay_epoch: int = 3
     pretrain_identities: int = 300
     pretrain_epochs: int = 8
     pretrain_steps: int = 50
