@@ -98,13 +98,13 @@ def merge_history(history, entry):
     note keeps the earlier one.
 
     Example:
-        >>> merge_history([{"key": "a", "x": 1}], {"key": "a", "x": 2})
-        [{'key': 'a', 'x': 2}]
+        >>> merge_history([{"key": "a", "x": 1, "note": "why"}], {"key": "a", "x": 2})
+        [{'key': 'a', 'x': 2, 'note': 'why'}]
     """
     same = lambda h: h.get("key") == entry["key"] and h.get("mode") == entry.get("mode")
     earlier = [h for h in history if same(h)]
-    if earlier and not entry.get("note"):
-        entry = dict(entry, note=earlier[-1].get("note", ""))
+    if earlier and not entry.get("note") and earlier[-1].get("note"):
+        entry = dict(entry, note=earlier[-1]["note"])
     if earlier and not entry.get("trainings"):  # a report-only rebuild keeps the costs
         entry = dict(entry, **{k: earlier[-1][k] for k in COST_FIELDS if k in earlier[-1]})
     return [h for h in history if not same(h)] + [entry]

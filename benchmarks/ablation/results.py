@@ -35,7 +35,7 @@ def per_query(distmat, query, gallery, protocol, gallery_lists=None):
         >>> g = {"pid": np.array([2, 2]), "camid": np.array([1, 1])}
         >>> hits, ap = per_query(d, q, g, "market1501")
         >>> hits.tolist(), ap.tolist()
-        [nan, 1.0]
+        ([nan, 1.0], [nan, 1.0])
     """
     from reference import evaluate
 

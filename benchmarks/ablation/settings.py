@@ -239,9 +239,9 @@ class Settings:
             **invocation: further ``TrainConfig`` fields (``data``, ``run_dir``, ...).
 
         Example:
-            >>> cfg = Settings(decay_epoch=4).train_config(BY_KEY["baseline"], 2, weights="none")
+            >>> cfg = Settings(decay_epoch=2).train_config(BY_KEY["baseline"], 2, weights="none")
             >>> cfg.no_local, cfg.seed, cfg.lr_milestones, cfg.lr_values
-            (True, 2, [4], [0.001, 0.0001])
+            (True, 2, [2], [0.001, 0.0001])
         """
         milestones, values = self.schedule()
         extra = dict(variant.config)
