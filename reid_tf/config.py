@@ -41,6 +41,8 @@ INVOCATION_FIELDS = (
     "keep_checkpoints",
     "eval_batch_size",
     "quiet",
+    "new_run",
+    "tensorboard",
 )
 
 
@@ -294,9 +296,14 @@ class TrainConfig:
 
     # -------------------------------------------------------------- output
     run_dir: str = _f(None, **_opt(
-        "--run-dir", "run directory (default: runs/<UTC timestamp>). Running "
-        "the same command again on an unfinished run resumes it", "output",
-        metavar="DIR"))
+        "--run-dir", "run directory (default: the newest interrupted run under "
+        "runs/ with the same settings, resumed; otherwise a new runs/<UTC "
+        "timestamp>). Running the same command again on an unfinished run "
+        "resumes it", "output", metavar="DIR"))
+    new_run: bool = _f(False, **_opt(
+        "--new-run", "start a new runs/<UTC timestamp> even when an interrupted "
+        "run with the same settings could be resumed", "output",
+        action="store_true"))
     overwrite: bool = _f(False, **_opt(
         "--overwrite", "delete an existing run directory and start afresh",
         "output", action="store_true"))
@@ -315,6 +322,11 @@ class TrainConfig:
         "goes to stderr)", "output", action="store_true"))
     quiet: bool = _f(False, **_opt(
         "--quiet", "no progress bars", "output", action="store_true"))
+    tensorboard: str = _f(None, **_opt(
+        "--tensorboard", "write TensorBoard logs (loss terms, learning rate and, "
+        "with --eval-every, the metrics, once per epoch) to DIR/train "
+        "(Keras's TensorBoard callback; needs the tensorboard package)", "output",
+        metavar="DIR"))
 
     # ------------------------------------------------------------ derived
     random_init: list = _f([], **_opt(

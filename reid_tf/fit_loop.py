@@ -125,7 +125,7 @@ def build_trainer(cfg, num_classes):
 
 
 def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
-                 strategy, csv=True, verbose=1, callbacks=()):
+                 strategy, csv=True, verbose=1, callbacks=(), loggers=()):
     """Runs the remaining epochs, one ``fit()`` call per epoch (under the
     ``multiworker`` strategy, one
     :meth:`reid_tf.distributed.DistributedLoop.fit_epoch` call per epoch,
@@ -145,6 +145,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         csv: write the epoch CSV (False on non-chief workers).
         verbose: 0, 1 (progress bar) or 2 (a line per epoch).
         callbacks: extra Keras callbacks, called before the run's own.
+        loggers: Keras callbacks that see each epoch's complete logs (loss
+            terms, ``lr``, periodic metrics), such as ``TensorBoard``.
 
     Returns:
         dict with ``epochs_done`` and ``last_logs``.
@@ -166,6 +168,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     def on_save(path, epoch, step, global_step):
         where = f"epoch {epoch + 1}, step {step}" if step else f"end of epoch {epoch}"
         run.log_event(f"checkpoint {os.path.basename(path)}: {where} (global step {global_step})")
+        run.set_status("running", checkpoint={"epoch": epoch, "step": step,
+                                              "global_step": global_step})
 
     all_callbacks, guard = standard_callbacks(
         position=position, state=state, csv_path=run.log_path if csv else None,
@@ -174,7 +178,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         lr_values=cfg.lr_values, checkpoint_every=cfg.checkpoint_every, evaluate=evaluate,
         eval_every=cfg.eval_every, on_save=on_save,
         pending_metrics=start["metric_state"] if start and start_step else None,
-        epochs=cfg.epochs, verbose=verbose, extra=callbacks,
+        epochs=cfg.epochs, verbose=verbose, extra=callbacks, loggers=loggers,
     )
     crop = None if cfg.crop == "none" else cfg.crop
     paths, labels = train_split.paths, train_split.labels

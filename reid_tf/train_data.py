@@ -111,7 +111,7 @@ def prepare_synthetic(cfg, log):
         log(f"synthetic dataset: {final / 'prepared'} (cached)")
     else:
         log(f"synthetic dataset: generating {knobs['num_identities']} identities "
-            f"x {knobs['images_per_identity']} images into {final}")
+            f"x {knobs['images_per_identity']} images into {final / 'prepared'}")
     try:
         return synthetic.prepare_cached(root, **knobs)
     except PrepError as exc:
