@@ -508,17 +508,6 @@ class TrainConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_dict(values)
 
-    def random_init_warnings(self):
-        """One warning line per network in :attr:`random_init`
-        (:func:`reid_tf.pretrained.random_init_warnings`).
-
-        Returns:
-            list of str.
-        """
-        from reid_tf.pretrained import random_init_warnings
-
-        return random_init_warnings(self)
-
     def to_argv(self, names=None):
         """The ``train.py`` arguments that give this config.
 

@@ -28,6 +28,7 @@ from reid_common import atomic_path, atomic_write_bytes, atomic_write_json
 from reid_tf.config import SettingError
 from reid_tf.event_log import EventLog
 from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
+from reid_tf.pretrained import random_init_warnings
 from reid_tf.provenance import PROVENANCE_FILE, collect_provenance, write_provenance
 from reid_tf.resumption import Terminated, TrainingInterrupted, choose_run_dir
 from reid_tf.run_dir import RunDir, unusable
@@ -283,7 +284,7 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     log(f"model: {network.name}, {network.count_params():,} parameters"
         + (f", peer {cfg.peer_backbone}" if cfg.mutual else "")
         + f", {replicas} replica(s)")
-    for line in cfg.random_init_warnings():
+    for line in random_init_warnings(cfg):
         log(line, always=True)
     state, start = _restore(cfg, run, trainer, chief, resuming, log)
     feature_model = inference_model(network, local=has_local_branch(network))

@@ -13,6 +13,7 @@ import pytest
 
 from reid_tf import model as model_module
 from reid_tf.config import ConfigError, TrainConfig
+from reid_tf.pretrained import random_init_warnings
 from tests.train.conftest import run_train, tiny_args
 
 
@@ -42,7 +43,7 @@ def test_peer_weights_default_and_random_start_field():
                       peer_backbone="resnet50x").resolved()
     assert cfg.peer_weights == "none" and cfg.random_init == ["peer"]
     assert cfg.to_dict()["random_init"] == ["peer"]
-    (line,) = cfg.random_init_warnings()
+    (line,) = random_init_warnings(cfg)
     assert line.startswith("warning: the peer network (resnet50x) starts from random weights")
     # same backbone: the peer gets --weights; a resnet50 peer of an ImageNet run: ImageNet
     assert TrainConfig(mutual=True, backbone="resnet50", weights="imagenet").resolved() \
