@@ -22,6 +22,7 @@ from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 BACKBONES = ("resnet50", "resnet50x", "tiny")
 STRATEGIES = ("default", "mirrored", "multiworker")
 CROPS = ("pad", "resize", "none")
+PIPELINES = ("auto", "tfdata", "pydataset")
 
 # Paper schedules: (initial lr, milestones, values).
 PLAIN_SCHEDULE = (1e-3, (80, 160), (1e-3, 1e-4, 1e-5))
@@ -43,6 +44,7 @@ INVOCATION_FIELDS = (
     "quiet",
     "new_run",
     "tensorboard",
+    "pipeline",
 )
 
 
@@ -158,6 +160,13 @@ class TrainConfig:
         "--crop", "training augmentation: 'pad' (pad then random crop), "
         "'resize' (random crop of a slightly larger resize) or 'none'", "data",
         choices=CROPS))
+    pipeline: str = _f("auto", **_opt(
+        "--pipeline", "training input pipeline: 'tfdata' (tf.data; needs "
+        "TensorFlow), 'pydataset' (keras.utils.PyDataset on NumPy and Pillow, "
+        "loading in threads; no TensorFlow) or 'auto' (tfdata on the "
+        "TensorFlow backend, pydataset on JAX and PyTorch). Both give the same "
+        "batches, so a run may resume with the other one", "data",
+        choices=PIPELINES))
 
     # ---------------------------------------------------------------- model
     backbone: str = _f("tiny", **_opt(
@@ -186,10 +195,9 @@ class TrainConfig:
         "--local-margin", "TriHard margin of the local distance", "loss",
         metavar="M"))
     normalize_features: str = _f("none", **_opt(
-        "--normalize-features", "which features are L2-normalised before the "
-        "distances, in training and evaluation: 'none' (the paper), 'both' "
-        "(global and local; the flag alone means 'both') or 'local' (the "
-        "local parts only, as AlignedReID++)", "loss", nargs="?",
+        "--normalize-features", "features L2-normalised before the distances "
+        "(training and evaluation): 'none' (the paper), 'both' (the flag alone) "
+        "or 'local' (the local parts only, as AlignedReID++)", "loss", nargs="?",
         choices=NORMALIZE_MODES, const="both", metavar="none|both|local"))
     global_weight: float = _f(1.0, **_opt(
         "--global-weight", "weight of the global TriHard loss", "loss",
@@ -246,11 +254,9 @@ class TrainConfig:
         "--backbone; paper: resnet50 with resnet50x)", "mutual",
         choices=BACKBONES))
     peer_weights: str = _f(None, **_opt(
-        "--peer-weights", "initialisation of the peer network: 'imagenet' "
-        "(resnet50 only; downloaded by Keras), 'none' (random) or the path of "
-        "a weights file saved from the peer's backbone (default: --weights "
-        "when the peer has the same backbone, 'imagenet' for a resnet50 peer "
-        "of an ImageNet run, otherwise random with a warning)", "mutual",
+        "--peer-weights", "the peer's initialisation, as --weights (default: "
+        "--weights for the same backbone, imagenet for a resnet50 peer of an "
+        "ImageNet run, else random with a warning)", "mutual",
         metavar="imagenet|none|PATH"))
     mutual_kl_weight: float = _f(0.01, **_opt(
         "--mutual-kl-weight", "weight of the classification (KL) mutual loss "
@@ -328,11 +334,9 @@ class TrainConfig:
         "(Keras's TensorBoard callback; needs the tensorboard package)", "output",
         metavar="DIR"))
 
-    # ------------------------------------------------------------ derived
-    random_init: list = _f([], **_opt(
-        None, "networks that start from random weights although the recipe "
-        "asks for pretrained ones ('network1', 'peer'); filled in by "
-        "resolved(), not a flag", "derived"))
+    # derived by resolved(), not a flag: networks that start from random
+    # weights although pretrained ones are asked for (reid_tf.pretrained)
+    random_init: list = _f([], **_opt(None, "", "derived"))
 
     # ------------------------------------------------------------ methods
     def resolved(self):

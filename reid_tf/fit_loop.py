@@ -157,7 +157,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     import tensorflow as tf
 
     from reid_tf.callbacks import Position, standard_callbacks
-    from reid_tf.data import make_train_dataset, scan_images
+    from reid_tf.train_data import scan_training_images, training_batches
 
     start_epoch = start["epoch"] if start else 0
     start_step = start["step"] if start else 0
@@ -180,9 +180,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         pending_metrics=start["metric_state"] if start and start_step else None,
         epochs=cfg.epochs, verbose=verbose, extra=callbacks, loggers=loggers,
     )
-    crop = None if cfg.crop == "none" else cfg.crop
     paths, labels = train_split.paths, train_split.labels
-    readable = scan_images(paths)
+    readable = scan_training_images(cfg, paths)
     if not readable.all():
         log(f"skipping {int((~readable).sum())} unreadable training image(s), "
             f"first: {paths[~readable][0]}")
@@ -201,11 +200,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         steps = cfg.steps_per_epoch - first
         # first_batch: a resumed epoch starts at its next batch without
         # loading the images of the batches already done
-        dataset = make_train_dataset(
-            paths, labels, P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size),
-            flip=cfg.flip, crop=crop, seed=cfg.seed * 1_000_003 + epoch,
-            deterministic=True, scan=False, first_batch=first,
-        ).take(steps)
+        dataset = training_batches(cfg, paths, labels, epoch=epoch, first_batch=first,
+                                   steps=steps)
         try:
             with contextlib.redirect_stdout(sys.stderr), strategy.scope():
                 if loop is not None:
