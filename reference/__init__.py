@@ -18,6 +18,7 @@ _EXPORTS = {
     "local_distance_matrix": "aligned",
     "local_distance_grad": "aligned",
     "unaligned_local_distance_pairs": "aligned",
+    "unaligned_local_distance_matrix": "aligned",
     "jit_cache_hits": "aligned",
     # training-loss reference
     "trihard_reference": "trihard",

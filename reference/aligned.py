@@ -174,6 +174,42 @@ def unaligned_local_distance_pairs(X, Y):
     return out
 
 
+def unaligned_local_distance_matrix(X, Y):
+    """Unaligned local distances sum_i d_ii between every query and gallery item.
+
+    Part i of the query is compared with part i of the gallery item only
+    (the GL-Baseline's distance), ``d = tanh(||x_i - y_i|| / 2)``; one
+    Euclidean matrix per part.
+
+    Args:
+        X: [M, H, c] query local features.
+        Y: [N, H, c] gallery local features (same H).
+
+    Returns:
+        [M, N] distances (float32, or float64 for float64 input).
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.zeros((2, 4, 3), np.float32)
+        >>> unaligned_local_distance_matrix(X, X).tolist()
+        [[0.0, 0.0], [0.0, 0.0]]
+    """
+    from reference.euclidean import pairwise_distance
+
+    X, Y = _features("X", X, "Y", Y, 3, 3)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"Y: expected {X.shape[1]} parts (axis 1, as in X) for the "
+            f"unaligned distance, got shape {Y.shape}"
+        )
+    out = np.zeros((X.shape[0], Y.shape[0]), X.dtype)
+    for i in range(X.shape[1]):
+        d = np.asarray(pairwise_distance(np.ascontiguousarray(X[:, i]),
+                                         np.ascontiguousarray(Y[:, i])), X.dtype)
+        out += np.tanh(d / 2)
+    return out
+
+
 def _check_block(block):
     if block is None:
         return _BLOCK_QUERY_PARTS, _BLOCK_GALLERY_PARTS

@@ -154,7 +154,10 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol="market1501",
     Returns:
         dict with ``cmc`` [max_rank] float64 (rank-k is ``cmc[k - 1]``),
         ``mAP`` and ``mINP`` floats, ``AP`` and ``INP`` [Q] float64 (NaN for
-        skipped queries) and ``num_valid_queries`` int.
+        skipped queries), ``first_match`` [Q] int64 (0-based rank of each
+        query's first true match among its valid gallery items, -1 when it
+        has none; the market1501 and cuhk-sysu rank-1 is ``first_match == 0``)
+        and ``num_valid_queries`` int.
 
     Example:
         >>> import numpy as np
@@ -212,5 +215,6 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol="market1501",
         "mINP": float(np.mean(inp[valid])),
         "AP": ap,
         "INP": inp,
+        "first_match": first_pos,
         "num_valid_queries": num_valid,
     }

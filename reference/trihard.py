@@ -24,6 +24,7 @@ float64 for float64 input.
 
 import numpy as np
 
+from reid_common import normalizes_global, normalizes_local
 from reference import _local_kernels as _k
 from reference._validate import as_float_array, as_int_array, check_length
 from reference.aligned import _PARALLEL_MIN_WORK, pair_gradients
@@ -134,7 +135,8 @@ def trihard_reference(
         local_margin: margin m_l of the local triplet loss.
         normalize_features: divide each global row, and each local part
             along c, by sqrt(max(sum(x^2), 1e-12)) first; gradients flow
-            through the normalisation.
+            through the normalisation. ``True``/``"both"``, ``False``/
+            ``"none"``, or ``"local"`` (the local parts only).
         local_mining: "global" (the local loss uses the pairs mined by the
             global distance) or "local" (it mines its own hardest positive
             and negative by local distance).
@@ -184,8 +186,10 @@ def trihard_reference(
     idx = np.arange(n)
     same = labels[:, None] == labels[None, :]
 
+    norm_global, norm_local = normalizes_global(normalize_features), normalizes_local(
+        normalize_features)
     # global branch
-    if normalize_features:
+    if norm_global:
         gf, gnorm = _normalize(g)
     else:
         gf = g
@@ -199,7 +203,7 @@ def trihard_reference(
     weights = np.concatenate([w, -w])
     pair_dist = np.concatenate([dist_ap, np.where(valid, dist_an, 0)])
     grad_global = _global_grad(gf, anchors, others, pair_dist, weights)
-    if normalize_features:
+    if norm_global:
         grad_global = _normalize_backward(grad_global, gf, gnorm, g)
 
     result = {
@@ -221,7 +225,7 @@ def trihard_reference(
 
     # local branch
     L = L.astype(dtype, copy=False)
-    if normalize_features:
+    if norm_local:
         lf, lnorm = _normalize(L)
     else:
         lf = L
@@ -248,7 +252,7 @@ def trihard_reference(
     grad_local = np.zeros_like(lf)
     np.add.at(grad_local, ia, dA)
     np.add.at(grad_local, ib, dB)
-    if normalize_features:
+    if norm_local:
         grad_local = _normalize_backward(grad_local, lf, lnorm, L)
     result.update(
         local_loss=local_loss,

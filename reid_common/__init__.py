@@ -33,6 +33,12 @@ from reid_common.cli import (
     write_json_result,
 )
 from reid_common.exports import lazy_exports
+from reid_common.normalization import (
+    NORMALIZE_MODES,
+    normalize_mode,
+    normalizes_global,
+    normalizes_local,
+)
 from reid_common.progress import Progress, Reporter, format_duration
 from reid_common.protocols import (
     PROTOCOL_ALIASES,
@@ -46,6 +52,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "NORMALIZE_MODES",
     "PROTOCOLS",
     "PROTOCOL_ALIASES",
     "PROTOCOL_NAMES",
@@ -66,6 +73,9 @@ __all__ = [
     "clashing_input",
     "format_duration",
     "lazy_exports",
+    "normalize_mode",
+    "normalizes_global",
+    "normalizes_local",
     "is_inside",
     "one_line",
     "package_version",

@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from reid_common import NORMALIZE_MODES, normalize_mode
 from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 
 BACKBONES = ("resnet50", "resnet50x", "tiny")
@@ -36,6 +37,7 @@ INVOCATION_FIELDS = (
     "json",
     "cache_dir",
     "eval_every",
+    "eval_untrained",
     "checkpoint_every",
     "keep_checkpoints",
     "eval_batch_size",
@@ -87,17 +89,10 @@ class SettingError(SettingMessage, ConfigError):
 
 
 def _opt(flag, help, group, metavar=None, nargs=None, choices=None, action=None,
-         deprecated=()):
-    return {
-        "flag": flag,
-        "deprecated": deprecated,
-        "help": help,
-        "group": group,
-        "metavar": metavar,
-        "nargs": nargs,
-        "choices": choices,
-        "action": action,
-    }
+         const=None, deprecated=()):
+    return {"flag": flag, "const": const, "deprecated": deprecated, "help": help,
+            "group": group, "metavar": metavar, "nargs": nargs, "choices": choices,
+            "action": action}
 
 
 def _f(default, **meta):
@@ -192,10 +187,11 @@ class TrainConfig:
     local_margin: float = _f(0.5, **_opt(
         "--local-margin", "TriHard margin of the local distance", "loss",
         metavar="M"))
-    normalize_features: bool = _f(False, **_opt(
-        "--normalize-features", "L2-normalise global and local features "
-        "before the distances (training and evaluation)", "loss",
-        action="store_true"))
+    normalize_features: str = _f("none", **_opt(
+        "--normalize-features", "features L2-normalised before the distances "
+        "(training and evaluation): 'none' (the paper), 'both' (the flag alone) "
+        "or 'local' (the local parts only, as AlignedReID++)", "loss", nargs="?",
+        choices=NORMALIZE_MODES, const="both", metavar="none|both|local"))
     global_weight: float = _f(1.0, **_opt(
         "--global-weight", "weight of the global TriHard loss", "loss",
         metavar="W"))
@@ -250,6 +246,11 @@ class TrainConfig:
         "--peer-backbone", "backbone of the peer network (default: same as "
         "--backbone; paper: resnet50 with resnet50x)", "mutual",
         choices=BACKBONES))
+    peer_weights: str = _f(None, **_opt(
+        "--peer-weights", "the peer's initialisation, as --weights (default: "
+        "--weights for the same backbone, imagenet for a resnet50 peer of an "
+        "ImageNet run, else random with a warning)", "mutual",
+        metavar="imagenet|none|PATH"))
     mutual_kl_weight: float = _f(0.01, **_opt(
         "--mutual-kl-weight", "weight of the classification (KL) mutual loss "
         "(paper: 0.01)", "mutual", metavar="W"))
@@ -275,10 +276,14 @@ class TrainConfig:
     eval_every: int = _f(0, **_opt(
         "--eval-every", "evaluate every N epochs and log the metrics to the "
         "CSV (0: only before and after training)", "evaluation", metavar="N"))
+    eval_untrained: bool = _f(True, **_opt(
+        "--no-eval-untrained", "skip the evaluation of the untrained model "
+        "(the 'untrained' column of the final table stays empty)",
+        "evaluation", action="store_false"))
     eval_batch_size: int = _f(64, **_opt(
-        "--extract-batch-size", "images per feature-extraction batch of the "
-        "evaluation (the training batch is --P x --K)", "evaluation",
-        metavar="N", deprecated=("--eval-batch-size",)))
+        "--extract-batch-size", "images per feature-extraction batch (the "
+        "training batch is --P x --K)", "evaluation", metavar="N",
+        deprecated=("--eval-batch-size",)))
     rerank_k1: int = _f(20, **_opt(
         "--k1", "k-reciprocal re-ranking k1 of the re-ranked row (paper: 20)",
         "evaluation", metavar="K", deprecated=("--rerank-k1",)))
@@ -286,9 +291,8 @@ class TrainConfig:
         "--k2", "k-reciprocal re-ranking k2 of the re-ranked row (paper: 6)",
         "evaluation", metavar="K", deprecated=("--rerank-k2",)))
     rerank_lambda: float = _f(0.3, **_opt(
-        "--lambda", "k-reciprocal re-ranking weight of the original distance "
-        "(paper: 0.3)", "evaluation", metavar="LAMBDA",
-        deprecated=("--rerank-lambda",)))
+        "--lambda", "re-ranking weight of the original distance (paper: 0.3)",
+        "evaluation", metavar="LAMBDA", deprecated=("--rerank-lambda",)))
 
     # -------------------------------------------------------------- output
     run_dir: str = _f(None, **_opt(
@@ -314,17 +318,19 @@ class TrainConfig:
         "--keep-checkpoints", "number of training-state checkpoints kept",
         "output", metavar="N"))
     json: str = _f(None, **_opt(
-        "--json", "write the run's summary as JSON to PATH (written to a "
-        "temporary file, then renamed); '-': print it on stdout instead of the "
-        "table", "output", metavar="PATH"))
-    quiet: bool = _f(False, **_opt(
-        "--quiet", "no progress on stderr (errors and warnings only)", "output",
-        action="store_true"))
+        "--json", "write the summary as JSON to PATH (atomically); '-': on stdout "
+        "instead of the table", "output", metavar="PATH"))
+    quiet: bool = _f(False, **_opt("--quiet", "no progress on stderr (errors and "
+                                   "warnings only)", "output", action="store_true"))
     tensorboard: str = _f(None, **_opt(
         "--tensorboard", "write TensorBoard logs (loss terms, learning rate and, "
         "with --eval-every, the metrics, once per epoch) to DIR/train "
         "(Keras's TensorBoard callback; needs the tensorboard package)", "output",
         metavar="DIR"))
+
+    # derived by resolved(), not a flag: networks that start from random
+    # weights although pretrained ones are asked for (reid_tf.pretrained)
+    random_init: list = _f([], **_opt(None, "", "derived"))
 
     # ------------------------------------------------------------ methods
     def resolved(self):
@@ -342,6 +348,7 @@ class TrainConfig:
             [0.0003, 0.0001, 1e-05]
         """
         from reid_tf.config_checks import check_learning_rates
+        from reid_tf.pretrained import default_peer_weights, random_starts
 
         cfg = dataclasses.replace(self)
         check_learning_rates(cfg.lr, cfg.lr_values)
@@ -366,8 +373,16 @@ class TrainConfig:
             )
         if cfg.peer_backbone is None:
             cfg.peer_backbone = cfg.backbone
+        if cfg.mutual and cfg.peer_weights is None:
+            cfg.peer_weights = default_peer_weights(cfg.backbone, cfg.weights,
+                                                    cfg.peer_backbone)
+        cfg.random_init = random_starts(cfg)
         cfg.image_size = [int(v) for v in cfg.image_size]
         cfg.data = [os.fspath(p) for p in cfg.data]
+        try:
+            cfg.normalize_features = normalize_mode(cfg.normalize_features)
+        except ValueError as exc:
+            raise ConfigError(f"--normalize-features: {exc}") from None
         cfg.validate()
         return cfg
 
@@ -513,6 +528,8 @@ class TrainConfig:
             if names is not None and f.name not in names:
                 continue
             value, meta = getattr(self, f.name), f.metadata
+            if meta["flag"] is None:  # derived, not a setting
+                continue
             if meta["action"] == "store_true":
                 argv += [meta["flag"]] if value else []
             elif meta["action"] == "store_false":

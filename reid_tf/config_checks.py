@@ -116,6 +116,13 @@ def validate_config(cfg):
     if cfg.weights == "imagenet" and cfg.backbone != "resnet50":
         raise ConfigError(
             f"--weights: ImageNet weights exist only for resnet50, not {cfg.backbone}")
+    if cfg.peer_weights not in (None, "imagenet", "none"):
+        problem = keras_file_problem(cfg.peer_weights, "weights")
+        if problem:
+            raise ConfigError(f"--peer-weights: {problem}")
+    if cfg.peer_weights == "imagenet" and (cfg.peer_backbone or cfg.backbone) != "resnet50":
+        raise ConfigError(f"--peer-weights: ImageNet weights exist only for resnet50, not "
+                          f"{cfg.peer_backbone or cfg.backbone}")
     if cfg.overwrite and cfg.resume:
         raise ConfigError("--resume: cannot be combined with --overwrite")
     if cfg.new_run and (cfg.resume or cfg.run_dir is not None):

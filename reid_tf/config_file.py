@@ -51,7 +51,7 @@ def setting_keys():
     keys = {}
     for f in dataclasses.fields(TrainConfig):
         keys[f.name] = f.name
-        if f.metadata["action"] != "store_false":
+        if f.metadata["flag"] is not None and f.metadata["action"] != "store_false":
             keys[f.metadata["flag"].lstrip("-").replace("-", "_")] = f.name
     return keys
 
@@ -84,7 +84,7 @@ def _convert(path, key, f, value):
         return value
     if value is None:
         return None
-    if meta["nargs"] is not None:
+    if meta["nargs"] not in (None, "?"):
         values = value if isinstance(value, list) else [value]
         return [_scalar(path, key, kind, v, meta["choices"]) for v in values]
     return _scalar(path, key, kind, value, meta["choices"])
@@ -142,8 +142,12 @@ def load_config_file(path):
                               "in a run's config.json; see train.py --help)")
         if name in out:
             raise ConfigError(f"{path}: {key}: the same setting as {given_as[name]}")
+        if fields[name].metadata["flag"] is None:  # derived from the others (config.json)
+            continue
         if name == "json" and isinstance(value, bool):  # the former switch: stdout or none
             value = "-" if value else None
+        if name == "normalize_features" and isinstance(value, bool):  # the former switch
+            value = "both" if value else "none"
         out[name] = _convert(path, key, fields[name], value)
         given_as[name] = key
     return out

@@ -28,6 +28,7 @@ from reid_common import atomic_path, atomic_write_bytes, atomic_write_json
 from reid_tf.config import SettingError
 from reid_tf.event_log import EventLog
 from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
+from reid_tf.pretrained import random_init_warnings
 from reid_tf.provenance import PROVENANCE_FILE, collect_provenance, write_provenance
 from reid_tf.resumption import Terminated, TrainingInterrupted, choose_run_dir
 from reid_tf.run_dir import RunDir, unusable
@@ -35,7 +36,12 @@ from reid_tf.strategy import cluster_role, make_strategy
 from reid_tf.tf_startup import import_tensorflow
 from reid_tf.train_data import load_datasets
 
-__all__ = ["TrainingFailed", "TrainingInterrupted", "evaluate_sets", "run_training"]
+__all__ = ["PEER_SUFFIX", "TrainingFailed", "TrainingInterrupted", "evaluate_sets",
+           "run_training"]
+
+# The peer network of a mutual run is reported under "<dataset>-peer" (table
+# rows, log.csv columns, feature dumps) and as "peer" in metrics.json.
+PEER_SUFFIX = "-peer"
 
 
 def _info(manifest):
@@ -259,6 +265,7 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     import tensorflow as tf
 
     from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
+    from reid_tf.extract import normalized_label
     from reid_tf.model import has_local_branch, inference_model
     from reid_tf.tensorboard_log import tensorboard_callback, write_evaluation
 
@@ -277,9 +284,28 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     log(f"model: {network.name}, {network.count_params():,} parameters"
         + (f", peer {cfg.peer_backbone}" if cfg.mutual else "")
         + f", {replicas} replica(s)")
+    for line in random_init_warnings(cfg):
+        log(line, always=True)
     state, start = _restore(cfg, run, trainer, chief, resuming, log)
     feature_model = inference_model(network, local=has_local_branch(network))
+    # every trained network is evaluated: (name suffix, feature model, dump name)
+    label = normalized_label(cfg.normalize_features)
+    networks = [("", feature_model, f"{network.name} ({run.path.name}){label}")]
+    if cfg.mutual:
+        peer = trainer.network2
+        networks.append((PEER_SUFFIX, inference_model(peer, local=has_local_branch(peer)),
+                         f"{peer.name} ({run.path.name}, peer){label}"))
     progress = not cfg.quiet
+
+    def evaluate_all(kinds, progress, dumps=None):
+        out = {}
+        for suffix, model, model_name in networks:
+            res = evaluate_sets(
+                model, test_sets, cfg, kinds=kinds, progress=progress,
+                dumps=None if dumps is None else (lambda n, x=suffix: dumps(n + x)),
+                model_name=model_name)
+            out.update({name + suffix: r for name, r in res.items()})
+        return out
 
     # ---- evaluation of the untrained model (kept for a resumed run)
     before_path = run.path / "metrics_untrained.json"
@@ -287,16 +313,15 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     if chief and before_path.is_file():
         with open(before_path, encoding="utf-8") as f:
             before = json.load(f)
-    if chief and before is None and start is None:
+    if chief and before is None and start is None and cfg.eval_untrained:
         log("evaluating the untrained model")
-        before = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress)
+        before = evaluate_all(KINDS, progress)
         atomic_write_json(before_path, before)
         if cfg.tensorboard is not None:
             write_evaluation(cfg.tensorboard, "before", before, step=0)
 
     def periodic():
-        res = evaluate_sets(feature_model, test_sets, cfg, kinds=("global", "global+local"),
-                            progress=False)
+        res = evaluate_all(("global", "global+local"), False)
         flat = {}
         for name, r in res.items():
             flat.update(flat_metrics(r["metrics"], prefix=f"{name}/"))
@@ -333,11 +358,9 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
         files["peer_model"] = str(peer_path)
     log("evaluating the trained model")
     run.features_dir.mkdir(exist_ok=True)
-    model_name = f"{network.name} ({run.path.name})" + (
-        ", L2-normalised" if cfg.normalize_features else "")
-    after = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress,
-                          dumps=run.dump_path, model_name=model_name)
-    files["features"] = {t.name: str(run.dump_path(t.name)) for t in test_sets}
+    after = evaluate_all(KINDS, progress, dumps=run.dump_path)
+    files["features"] = {t.name + suffix: str(run.dump_path(t.name + suffix))
+                         for suffix, _, _ in networks for t in test_sets}
     if cfg.tensorboard is not None:
         write_evaluation(cfg.tensorboard, "after", after, step=cfg.epochs - 1)
     table_input = {}
@@ -345,8 +368,15 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     for name, res in after.items():
         b = (before or {}).get(name, {}).get("metrics", {})
         table_input[name] = {"info": res["info"], "before": b, "after": res["metrics"]}
+        if name.endswith(PEER_SUFFIX):  # the peer's metrics go with its dataset
+            continue
         datasets[name] = {k: res[k] for k in ("protocol", "num_query", "num_gallery")}
         datasets[name].update(before=b, after=res["metrics"])
+        peer = after.get(name + PEER_SUFFIX)
+        if peer is not None:
+            datasets[name]["peer"] = {
+                "before": (before or {}).get(name + PEER_SUFFIX, {}).get("metrics", {}),
+                "after": peer["metrics"]}
     if table_input:
         plot_cmc(table_input, run.plot_path)
         files["cmc_plot"] = str(run.plot_path)

@@ -14,8 +14,9 @@ on one shared :class:`reference.DistanceCache`:
 - ``re-ranked``: k-reciprocal re-ranking (Zhong et al. 2017) of the global
   distance, as the paper keeps only the global feature at test time.
 
-Features are L2-normalised first when the model was trained with
-``--normalize-features`` (the distances then match the training loss).
+Features are L2-normalised at extraction as the model was trained
+(``--normalize-features both`` or ``local``), so the distances match the
+training loss.
 
 Also here: the before/after table printed by ``train.py`` and the CMC plot.
 """

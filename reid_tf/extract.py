@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 from reference import normalize_rows
-from reid_common import Progress, same_file
+from reid_common import Progress, normalize_mode, normalizes_global, normalizes_local, \
+    same_file
 from reid_tf.keras_files import keras_file_problem
 from reid_tf.tf_startup import configured_backend, import_keras, import_tensorflow
 
@@ -159,6 +160,17 @@ def model_image_size(model):
     return int(shape[1]), int(shape[2])
 
 
+def normalized_label(normalize):
+    """The suffix of a dump's model name that says which features are unit length.
+
+    Example:
+        >>> normalized_label("none"), normalized_label(True), normalized_label("local")
+        ('', ', L2-normalised', ', local parts L2-normalised')
+    """
+    return {"none": "", "both": ", L2-normalised",
+            "local": ", local parts L2-normalised"}[normalize_mode(normalize, "normalize")]
+
+
 def image_batches(paths, *, image_size, batch_size=64):
     """Test images (``paths``) in order, in batches of ``batch_size``, resized
     to ``image_size``: tf.data (:func:`reid_tf.data.make_eval_dataset`) on the
@@ -208,7 +220,9 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         paths: N image paths.
         batch_size: images per batch.
         local: keep the local features when the model has them.
-        normalize: L2-normalise the global rows and every local part.
+        normalize: L2-normalise the global rows and every local part
+            (``True``/``"both"``), the local parts only (``"local"``) or
+            nothing (``False``/``"none"``).
         progress: print a progress line on stderr.
         desc: progress label.
 
@@ -244,8 +258,8 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         raise RuntimeError(
             f"extract_features: got {len(feats['global'])} features for {len(paths)} images"
         )
-    if normalize:
-        feats = {k: normalize_rows(v) for k, v in feats.items()}
+    scale = {"global": normalizes_global(normalize), "local": normalizes_local(normalize)}
+    feats = {k: normalize_rows(v) if scale[k] else v for k, v in feats.items()}
     return feats
 
 
@@ -322,7 +336,9 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
         out: output HDF5 dump (written atomically; its directory must exist).
         batch_size: images per batch, >= 1.
         local: keep the local features when the model has them.
-        normalize: L2-normalise global features and every local part.
+        normalize: L2-normalise global features and every local part
+            (``True``/``"both"``), the local parts only (``"local"``) or
+            nothing (``False``/``"none"``).
         progress: print progress lines on stderr.
 
     Returns:
@@ -360,8 +376,7 @@ def extract_dump(model, data, out, *, batch_size=64, local=True, normalize=False
     )
     run_name = os.path.basename(os.path.dirname(os.path.abspath(model_path)))
     model_name = f"{feature_model.name} ({run_name}/{os.path.basename(model_path)})"
-    if normalize:
-        model_name += ", L2-normalised"
+    model_name += normalized_label(normalize)
     write_test_dump(out, query, gallery, lists, protocol=manifest.protocol,
                     model_name=model_name, dataset=manifest.dataset, image_root=manifest.root)
     return {

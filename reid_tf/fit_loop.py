@@ -95,7 +95,7 @@ def build_trainer(cfg, num_classes):
     weights = None if cfg.weights == "none" else cfg.weights
     shape = (cfg.image_size[0], cfg.image_size[1], 3)
 
-    def network(backbone, w):
+    def network(backbone, w, setting="weights"):
         try:
             return build_model(
                 backbone, num_classes=num_classes, input_shape=shape,
@@ -105,15 +105,15 @@ def build_trainer(cfg, num_classes):
         except ValueError as exc:
             text = str(exc)
             if text.startswith("weights: "):  # a file Keras could not load
-                raise SettingError("{weights}: {error}", error=text[len("weights: "):]) from None
-            raise SettingError("{backbone}/{weights}: {error}", error=exc) from None
+                raise SettingError("{%s}: {error}" % setting,
+                                   error=text[len("weights: "):]) from None
+            raise SettingError("{backbone}/{%s}: {error}" % setting, error=exc) from None
 
     settings = cfg.loss_settings()
     net = network(cfg.backbone, weights)
     if cfg.mutual:
-        peer_weights = weights if cfg.peer_backbone == cfg.backbone else (
-            "imagenet" if weights == "imagenet" and cfg.peer_backbone == "resnet50" else None)
-        peer = network(cfg.peer_backbone, peer_weights)
+        peer_weights = None if cfg.peer_weights in (None, "none") else cfg.peer_weights
+        peer = network(cfg.peer_backbone, peer_weights, "peer_weights")
         trainer = MutualAlignedReID(net, peer, settings, kl_weight=cfg.mutual_kl_weight,
                                     metric_weight=cfg.mutual_metric_weight)
     else:

@@ -13,11 +13,13 @@ This module imports neither Keras nor TensorFlow.
 import dataclasses
 import math
 
+from reid_common import NORMALIZE_MODES, normalize_mode
+
 LOCAL_MINING = ("global", "local")
 
 _NON_NEGATIVE = ("global_margin", "local_margin", "id_weight", "global_weight",
                  "local_weight", "label_smoothing")
-_FLAGS = ("normalize_features", "aligned")
+_FLAGS = ("aligned",)
 
 
 class LossSettingsError(ValueError):
@@ -48,7 +50,10 @@ class LossSettings:
     Args:
         global_margin: TriHard margin of the global distance (>= 0).
         local_margin: TriHard margin of the local distance (>= 0).
-        normalize_features: L2-normalise the features before the distances.
+        normalize_features: which features are L2-normalised before the
+            distances: ``"none"`` (the paper), ``"both"`` or ``"local"``
+            (the local parts only, AlignedReID++); ``True`` / ``False`` are
+            read as ``"both"`` / ``"none"``.
         id_weight, global_weight, local_weight: weights of the three terms
             (>= 0).
         local_mining: ``"global"`` (the paper: the local loss on the pairs
@@ -73,7 +78,7 @@ class LossSettings:
 
     global_margin: float = 0.5
     local_margin: float = 0.5
-    normalize_features: bool = False
+    normalize_features: str = "none"
     id_weight: float = 1.0
     global_weight: float = 1.0
     local_weight: float = 1.0
@@ -83,6 +88,7 @@ class LossSettings:
 
     def __post_init__(self):
         self.validate()
+        object.__setattr__(self, "normalize_features", normalize_mode(self.normalize_features))
         for name in _NON_NEGATIVE:
             object.__setattr__(self, name, float(getattr(self, name)))
 
@@ -110,6 +116,12 @@ class LossSettings:
             if not isinstance(getattr(self, name), bool):
                 raise LossSettingsError(name, f"must be true or false "
                                               f"(got {getattr(self, name)!r})")
+        try:
+            normalize_mode(self.normalize_features)
+        except ValueError:
+            raise LossSettingsError("normalize_features",
+                                    f"must be one of {', '.join(NORMALIZE_MODES)}, or true or "
+                                    f"false (got {self.normalize_features!r})") from None
         if self.local_mining not in LOCAL_MINING:
             raise LossSettingsError("local_mining", f"must be one of {LOCAL_MINING} "
                                                     f"(got {self.local_mining!r})")

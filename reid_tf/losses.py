@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from reid_common import normalizes_global, normalizes_local
+
 from reid_tf import distances
 
 _LOCAL_MINING = ("global", "local")
@@ -167,7 +169,9 @@ def trihard_losses(
         global_margin: margin of the global triplet loss.
         local_margin: margin of the local triplet loss.
         normalize_features: divide each global row, and each local part, by
-            its Euclidean norm ``sqrt(max(sum x^2, 1e-12))`` first.
+            its Euclidean norm ``sqrt(max(sum x^2, 1e-12))`` first
+            (``True``/``"both"``); ``"local"``: the local parts only;
+            ``False``/``"none"``: neither.
         local_mining: ``"global"`` (local loss reuses the globally mined
             triplets) or ``"local"`` (it mines its own hardest positive and
             negative by local distance).
@@ -192,7 +196,7 @@ def trihard_losses(
         )
     g = _as_loss_float(global_features)
     labels = ops.convert_to_tensor(labels)
-    if normalize_features:
+    if normalizes_global(normalize_features):
         g = l2_normalize(g, axis=-1)
     # Exactly duplicated samples (e.g. an image drawn twice by the sampler)
     # must tie exactly, as in exact arithmetic; the matrix product behind
@@ -213,7 +217,7 @@ def trihard_losses(
         return {"global": global_loss, "local": ops.zeros((), dtype=g.dtype)}
 
     loc = ops.cast(local_features, g.dtype)
-    if normalize_features:
+    if normalizes_local(normalize_features):
         loc = l2_normalize(loc, axis=-1)
     if local_mining == "local":
         flat = ops.reshape(ops.stop_gradient(loc), (ops.shape(loc)[0], -1))

@@ -114,6 +114,8 @@ def build_parser(prog=PROG):
     groups = {}
     for f in dataclasses.fields(TrainConfig):
         meta = f.metadata
+        if meta["flag"] is None:  # derived from the other settings
+            continue
         group = groups.get(meta["group"])
         if group is None:
             group = groups[meta["group"]] = parser.add_argument_group(
@@ -129,6 +131,8 @@ def build_parser(prog=PROG):
                 kwargs["nargs"] = meta["nargs"]
             if meta["choices"] is not None:
                 kwargs["choices"] = meta["choices"]
+            if meta.get("const") is not None:
+                kwargs["const"] = meta["const"]
             if meta["metavar"] is not None:
                 kwargs["metavar"] = meta["metavar"]
             if default not in (None, []):
@@ -180,9 +184,10 @@ def _compact(summary):
     out = dict(summary)
     out.pop("table", None)
     for d in out.get("datasets", {}).values():
-        for when in ("before", "after"):
-            for m in d.get(when, {}).values():
-                m.pop("cmc", None)
+        for net in (d, d.get("peer", {})):
+            for when in ("before", "after"):
+                for m in net.get(when, {}).values():
+                    m.pop("cmc", None)
     return out
 
 

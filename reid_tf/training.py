@@ -23,6 +23,7 @@ import copy
 import keras
 from keras import ops
 
+from reid_common import normalizes_global
 from reid_tf.distances import pairwise_distance
 from reid_tf.losses import (
     classification_mutual_loss,
@@ -100,7 +101,7 @@ class _AlignedReIDObjective:
         return terms
 
     def _global_distances(self, global_features):
-        if self.normalize_features:
+        if normalizes_global(self.normalize_features):
             global_features = l2_normalize(global_features)
         return pairwise_distance(global_features, global_features)
 

@@ -1,98 +1,61 @@
-"""Ablations of the AlignedReID paper (Tables 1 and 2) on the synthetic data.
+"""The AlignedReID paper's ablations (Tables 1 and 2) on the synthetic data,
+as a paired experiment with confidence intervals.
 
-Trains, with the same prepared synthetic dataset, backbone, schedule and
-seeds, five variants through ``train.py``:
-
-================  ==========================================================
-Baseline          global TriHard + ID loss, no local branch (``--no-local``)
-GL-Baseline       + local branch, TriHard on the *unaligned* local distance
-                  (``--unaligned-local``)
-AlignedReID       + local branch, TriHard on the aligned local distance
-AlignedReID + MC  AlignedReID trained with a peer network and the
-                  classification mutual loss only (metric-mutual weight 0)
-AlignedReID + MM  AlignedReID with both the classification and the metric
-                  mutual losses
-================  ==========================================================
-
-Every variant is evaluated with the global feature only (as the paper
-does); variants with a local branch are also scored with global + aligned
-local distance. The script prints a table of mean ± standard deviation over
-the seeds (rank-1, rank-5, mAP), writes it with the settings, the paper's
-numbers, the training diagnostics and every configuration tried so far to
-``docs/ablation.md``, and draws ``docs/ablation.png``.
-
-Each run lives in its own ``train.py`` run directory::
-
-    WORK_DIR/data-<hash>/prepared/        the synthetic dataset (one per data knobs)
-    WORK_DIR/cfg-<hash>/settings.json     the benchmark settings of these runs
-    WORK_DIR/cfg-<hash>/<variant>/seed<N>/  one train.py run directory
-
-Each run's ``train.py`` arguments are rendered from a
-``reid_tf.config.TrainConfig`` built from the settings, the variant and the
-seed. A finished run (``status.json`` says so and ``metrics.json`` exists) is
-not trained again, and an unfinished run resumes from its last checkpoint
-(``train.py`` does that), so running the same command again continues an
-interrupted benchmark.
+Per seed, every variant starts from the same pretrained backbone (an ID-only
+pretraining on a disjoint synthetic set, standing in for ImageNet), trains on
+the same data and batches, and is scored with the global feature on a test
+split of 800+ queries; its per-query rank-1 hits and APs are stored. The
+claims (AlignedReID - Baseline, AlignedReID - GL-Baseline, GL-Baseline -
+Baseline, AlignedReID+MM - AlignedReID) are reported as mean paired
+differences with 95 % intervals from a paired t over seeds and a paired
+bootstrap over test identities.
 
 Usage::
 
-    python -m benchmarks.ablation                 # 3 seeds x 5 variants
-    python -m benchmarks.ablation --quick         # 1 seed, fewer steps
-    python -m benchmarks.ablation --report-only   # tables from finished runs
-    python -m benchmarks.ablation --help          # every option
+    python -m benchmarks.ablation --block table1   # Baseline, GL-Baseline, AlignedReID
+    python -m benchmarks.ablation --block table2   # AlignedReID+MM (paper's / rescaled weights)
+    python -m benchmarks.ablation --quick          # a smoke test
+    python -m benchmarks.ablation --help
 
 Modules: ``settings`` (variants, :class:`Settings`, the ``TrainConfig`` of a
-run), ``runner`` (data, ``train.py`` subprocesses, reading run directories),
-``stats`` (mean ± std, the paper's orderings), ``report`` and ``history``
-(tables, the results page), ``figure`` (the plot) and ``cli``.
+run), ``runner`` (data, pretrained starts, ``train.py`` subprocesses, stored
+results), ``results`` (per-query results of a run, the aligned/unaligned
+check), ``shares`` (mutual-loss gradient shares), ``stats`` (paired t,
+paired bootstrap), ``report`` (``docs/ablation.json``, tables), ``page`` and
+``history`` (the results page) and ``cli``.
 """
 
-from .cli import QUICK, build_parser, command_line, main, settings_from_args
-from .figure import plot
-from .history import (history_entry, format_history, merge_history, read_analysis,
-                      read_history)
-from .report import (dataset_info, format_comparisons, format_diagnostics, format_table,
-                     render_doc, to_json)
-from .runner import is_finished, prepare_data, read_run, run_benchmark, run_dir_of, train_run
-from .settings import (BY_KEY, EXPECTED, METRIC_NAMES, METRICS, PAPER, VARIANT_KEYS,
-                       VARIANTS, Settings, Variant)
-from .stats import aggregate, compare, fmt_pm, mean_std
+from .cli import QUICK, build_parser, main, settings_from_args
+from .report import ablation_json, claims
+from .runner import Runner, export_backbone, is_finished, prepare_data, train_run
+from .settings import (BLOCKS, BY_KEY, BY_LABEL, CLAIMS, METRICS, PAPER, VARIANT_KEYS, VARIANTS,
+                       Settings, Variant)
+from .stats import paired_bootstrap, paired_t, t_cdf, t_quantile
 
 __all__ = [
+    "BLOCKS",
     "BY_KEY",
-    "EXPECTED",
+    "BY_LABEL",
+    "CLAIMS",
     "METRICS",
-    "METRIC_NAMES",
     "PAPER",
     "QUICK",
+    "Runner",
+    "Settings",
     "VARIANTS",
     "VARIANT_KEYS",
-    "Settings",
     "Variant",
-    "aggregate",
+    "ablation_json",
     "build_parser",
-    "command_line",
-    "compare",
-    "dataset_info",
-    "fmt_pm",
-    "format_comparisons",
-    "format_diagnostics",
-    "format_history",
-    "format_table",
-    "history_entry",
+    "claims",
+    "export_backbone",
     "is_finished",
     "main",
-    "mean_std",
-    "merge_history",
-    "plot",
+    "paired_bootstrap",
+    "paired_t",
     "prepare_data",
-    "read_analysis",
-    "read_history",
-    "read_run",
-    "render_doc",
-    "run_benchmark",
-    "run_dir_of",
     "settings_from_args",
-    "to_json",
+    "t_cdf",
+    "t_quantile",
     "train_run",
 ]

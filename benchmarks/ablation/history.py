@@ -1,40 +1,34 @@
-"""The results page's memory: configurations tried and the findings section."""
+"""The results page's memory: every configuration tried, the findings, and
+the sections of the page that a run of the other mode leaves as they are."""
 
 import json
 import re
 import time
 from pathlib import Path
 
-from .settings import BY_KEY, VARIANT_KEYS
-from .stats import fmt_pm, num
-
 HISTORY_BEGIN = "<!-- ablation-history"
 HISTORY_END = "ablation-history -->"
 ANALYSIS_BEGIN = "<!-- analysis -->"
 ANALYSIS_END = "<!-- /analysis -->"
+COST_FIELDS = ("wall_seconds", "trainings", "train_wall_seconds", "train_cpu_seconds")
+
+
+def _read(doc_path):
+    try:
+        return Path(doc_path).read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def read_history(doc_path):
-    """Configurations recorded in an existing results page.
-
-    The page keeps them in a JSON block inside an HTML comment, so that a
-    regenerated page still lists every configuration tried.
-
-    Args:
-        doc_path: path of ``docs/ablation.md`` (may not exist).
-
-    Returns:
-        list of dicts (oldest first).
+    """Configurations recorded in an existing results page (oldest first).
 
     Example:
         >>> read_history("/nonexistent.md")
         []
     """
-    try:
-        text = Path(doc_path).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    m = re.search(re.escape(HISTORY_BEGIN) + r"\s*(.*?)\s*" + re.escape(HISTORY_END), text, re.DOTALL)
+    m = re.search(re.escape(HISTORY_BEGIN) + r"\s*(.*?)\s*" + re.escape(HISTORY_END),
+                  _read(doc_path), re.DOTALL)
     if not m:
         return []
     try:
@@ -44,130 +38,116 @@ def read_history(doc_path):
     return entries if isinstance(entries, list) else []
 
 
-def read_analysis(doc_path):
-    """The findings section of an existing results page (kept on regeneration).
-
-    Args:
-        doc_path: path of the page (may not exist).
-
-    Returns:
-        str (empty when there is none).
+def read_block(doc_path, name):
+    """The text between ``<!-- name -->`` and ``<!-- /name -->`` of a page.
 
     Example:
-        >>> read_analysis("/nonexistent.md")
+        >>> read_block("/nonexistent.md", "analysis")
         ''
     """
-    try:
-        text = Path(doc_path).read_text(encoding="utf-8")
-    except OSError:
-        return ""
-    m = re.search(re.escape(ANALYSIS_BEGIN) + r"\n?(.*?)" + re.escape(ANALYSIS_END), text, re.DOTALL)
+    m = re.search(re.escape(f"<!-- {name} -->") + r"\n?(.*?)" + re.escape(f"<!-- /{name} -->"),
+                  _read(doc_path), re.DOTALL)
     return m.group(1).strip() + "\n" if m and m.group(1).strip() else ""
 
 
-def history_entry(settings, seeds, agg, comparisons, note, quick):
+def read_analysis(doc_path):
+    """The findings section of an existing results page (kept on regeneration)."""
+    return read_block(doc_path, "analysis")
+
+
+def history_entry(settings, seeds, data, note, mode, wall_seconds, cost=None):
     """One "configuration tried" record.
 
     Args:
         settings: :class:`~benchmarks.ablation.settings.Settings`.
         seeds: seeds asked for.
-        agg: output of :func:`aggregate`.
-        comparisons: list of :func:`compare` items.
-        note: free text (why this configuration was tried).
-        quick: whether this was a ``--quick`` run.
+        data: the ``docs/ablation.json`` content of the run.
+        note: free text.
+        mode: ``"full"``, ``"quick"`` or ``"partial"``.
+        wall_seconds: wall time of this invocation.
+        cost: ``{(variant, seed): (wall s, CPU s)}`` of the trainings run.
 
     Returns:
         JSON-compatible dict.
 
     Example:
         >>> from benchmarks.ablation.settings import Settings
-        >>> history_entry(Settings(), [0], {}, [], "", True)["key"] == Settings().key()
-        True
+        >>> e = history_entry(Settings(), [0], {"variants": {}, "claims": []}, "", "quick", 1.0)
+        >>> e["design"], e["mode"]
+        ('v2', 'quick')
     """
-    summary = {}
-    for key, row in agg.items():
-        if not row.get("global"):
-            continue
-        summary[key] = {"n": row["n"]}
-        for kind in ("global", "global+local"):
-            if row.get(kind):
-                summary[key][kind] = {m: [num(row[kind][m][0]), num(row[kind][m][1])]
-                                      for m in ("rank1", "mAP")}
-        loc = row["diagnostics"].get("local_loss")
-        if loc:
-            summary[key]["local_loss"] = [num(loc["first"]), num(loc["last"])]
-    return {
-        "key": settings.key(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "quick": bool(quick),
-        "note": note or "",
-        "settings": settings.to_dict(),
-        "description": settings.describe(),
-        "seeds": list(seeds),
-        "summary": summary,
-        "verdicts": [{"a": c["a"], "b": c["b"], "metric": c["metric"], "verdict": c["verdict"],
-                      "diff": num(c["diff"]), "spread": num(c["spread"])} for c in comparisons],
-    }
+    summary = {label: [round(sum(v["rank1"]) / len(v["rank1"]), 2),
+                       round(sum(v["mAP"]) / len(v["mAP"]), 2), len(v["seeds"])]
+               for label, v in data["variants"].items() if v["rank1"]}
+    claims = [f"{c['a']} - {c['b']} {c['metric']}: {c['diff']:+.1f} "
+              f"[{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]"
+              for c in data["claims"] if c["method"].startswith("paired t")
+              and c["ci95"][0] is not None]
+    cost = cost or {}
+    return {"key": settings.key(), "design": "v2", "mode": mode,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "note": note or "",
+            "settings": settings.to_dict(), "description": settings.describe(),
+            "seeds": list(seeds), "summary": summary, "claims_t": claims,
+            "misalignment": data.get("misalignment"), "wall_seconds": round(wall_seconds),
+            "trainings": len(cost), "train_wall_seconds": round(sum(c[0] for c in cost.values())),
+            "train_cpu_seconds": round(sum(c[1] for c in cost.values()))}
 
 
 def merge_history(history, entry):
-    """Replaces the entry with the same key (or appends).
-
-    Args:
-        history: list of entries.
-        entry: new entry.
-
-    Returns:
-        new list.
+    """Replaces the entry with the same key and mode (or appends); an empty
+    note keeps the earlier one.
 
     Example:
-        >>> merge_history([{"key": "a", "x": 1}], {"key": "a", "x": 2})
-        [{'key': 'a', 'x': 2}]
+        >>> merge_history([{"key": "a", "x": 1, "note": "why"}], {"key": "a", "x": 2})
+        [{'key': 'a', 'x': 2, 'note': 'why'}]
     """
-    out = [h for h in history if h.get("key") != entry["key"]]
-    keep_note = [h.get("note") for h in history if h.get("key") == entry["key"] and h.get("note")]
-    if keep_note and not entry.get("note"):
-        entry = dict(entry, note=keep_note[0])
-    return out + [entry]
+    same = lambda h: h.get("key") == entry["key"] and h.get("mode") == entry.get("mode")
+    earlier = [h for h in history if same(h)]
+    if earlier and not entry.get("note") and earlier[-1].get("note"):
+        entry = dict(entry, note=earlier[-1]["note"])
+    if earlier and not entry.get("trainings"):  # a report-only rebuild keeps the costs
+        entry = dict(entry, **{k: earlier[-1][k] for k in COST_FIELDS if k in earlier[-1]})
+    return [h for h in history if not same(h)] + [entry]
+
+
+def _v1_results(h):
+    """The v1 entries' global rank-1 / mAP means (an earlier, unpaired design)."""
+    cells = []
+    for key, row in sorted(h.get("summary", {}).items()):
+        g = row.get("global")
+        if g:
+            cells.append(f"{key} {100 * g['rank1'][0]:.1f} / {100 * g['mAP'][0]:.1f}")
+    return "; ".join(cells)
 
 
 def format_history(history):
-    """The "Configurations tried" table.
-
-    Args:
-        history: list of entries.
-
-    Returns:
-        str (Markdown).
+    """The "Configurations tried" table (Markdown).
 
     Example:
         >>> format_history([]).startswith("| #")
         True
     """
-    header = ["#", "date", "mode", "configuration", "seeds"] + \
-        [f"{BY_KEY[k].label} r1 / mAP" for k in VARIANT_KEYS] + \
-        ["local loss, first -> last epoch (GL-Baseline; AlignedReID)", "orderings (rank-1)",
-         "note"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines = ["| # | date | design, mode | configuration | seeds | rank-1 / mAP (means, %) | "
+             "paired differences, 95 % t CI | note |", "|---|---|---|---|---|---|---|---|"]
     for i, h in enumerate(history, 1):
-        cells = [str(i), h.get("date", ""), "quick" if h.get("quick") else "full",
-                 h.get("description", "").replace("|", "/"), str(len(h.get("seeds", [])))]
-        for k in VARIANT_KEYS:
-            s = h.get("summary", {}).get(k, {}).get("global")
-            if not s:
-                cells.append("—")
-                continue
-            r1, mp = s["rank1"], s["mAP"]
-            cells.append(f"{fmt_pm(r1[0], r1[1] if r1[1] is not None else float('nan'))} / "
-                         f"{fmt_pm(mp[0], mp[1] if mp[1] is not None else float('nan'))}")
-        losses = []
-        for k in ("gl_baseline", "alignedreid"):
-            loc = h.get("summary", {}).get(k, {}).get("local_loss")
-            losses.append("—" if not loc else f"{loc[0]:.3f} -> {loc[1]:.3f}")
-        cells.append("; ".join(losses))
-        verdicts = [f"{BY_KEY[v['a']].label} vs {BY_KEY[v['b']].label}: {v['verdict']}"
-                    for v in h.get("verdicts", []) if v.get("metric") == "rank1"]
-        cells.append("; ".join(verdicts) or "—")
-        cells.append(h.get("note", "").replace("|", "/"))
+        design = h.get("design", "v1")
+        mode = h.get("mode") or ("quick" if h.get("quick") else "full")
+        if design == "v2":
+            res = "; ".join(f"{k} {v[0]:.1f} / {v[1]:.1f}" for k, v in h["summary"].items())
+            claims = "; ".join(h.get("claims_t", [])) or "—"
+        else:
+            res, claims = _v1_results(h), "— (v1: mean ± std only)"
+        desc = h.get("description", "").replace("|", "/")
+        if h.get("trainings"):
+            desc += (f" ({h['trainings']} trainings: {h['train_wall_seconds'] / 60:.1f} min "
+                     f"wall, {h['train_cpu_seconds'] / 60:.1f} min CPU)")
+        cells = [str(i), h.get("date", ""), f"{design}, {mode}", desc,
+                 str(len(h.get("seeds", []))),
+                 res or "—", claims, h.get("note", "").replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def history_block(history):
+    """The hidden JSON block that keeps the history in the page."""
+    return f"{HISTORY_BEGIN}\n{json.dumps(history, indent=1, sort_keys=True)}\n{HISTORY_END}"

@@ -1,304 +1,209 @@
-"""Text, Markdown and JSON renderings of the results."""
+"""``docs/ablation.json`` and the Markdown results page."""
 
 import json
 import math
-from pathlib import Path
 
-from .history import ANALYSIS_BEGIN, ANALYSIS_END, HISTORY_BEGIN, HISTORY_END, format_history
-from .settings import BY_KEY, METRIC_NAMES, METRICS, PAPER, PAPER_NOTE
-from .stats import fmt_pm, num
+import numpy as np
+
+from .settings import BY_KEY, CLAIMS, METRIC_NAMES, METRICS, PAPER
+from .stats import paired_bootstrap, paired_t
+
+T_METHOD = "paired t over seeds"
+BOOT_METHOD = "paired bootstrap over test identities"
 
 
-def format_table(agg, variants, kind="global", with_paper=True, markdown=False):
-    """The results table: mean ± std (percent) of rank-1, rank-5, mAP per variant.
+def _r(x, digits=3):
+    return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+
+def _per_query(run, metric):
+    key = "rank1_hit" if metric == "rank1" else "AP"
+    return [np.nan if v is None else float(v) for v in run[key]]
+
+
+def claims(runs, *, resamples=2000, seed=0):
+    """The paired differences of :data:`CLAIMS` with both confidence intervals.
 
     Args:
-        agg: output of :func:`aggregate`.
-        variants: row order.
-        kind: ranking scored (``"global"`` or ``"global+local"``); variants
-            without that kind are left out.
-        with_paper: add the paper's rank-1 and mAP columns.
-        markdown: a Markdown table instead of aligned text.
+        runs: ``{variant key: {seed: run results}}`` (see ``results.run_results``).
+        resamples: bootstrap resamples.
+        seed: seed of the bootstrap draws.
 
     Returns:
-        str (no trailing newline).
-
-    Example:
-        >>> agg = {"baseline": {"n": 1, "global": {"rank1": (0.5, float("nan"), 1),
-        ...        "rank5": (0.7, float("nan"), 1), "mAP": (0.4, float("nan"), 1)}}}
-        >>> print(format_table(agg, [BY_KEY["baseline"]], with_paper=False))
-        variant  | table | seeds | rank-1 (%) | rank-5 (%) | mAP (%)
-        ---------+-------+-------+------------+------------+--------
-        Baseline | 1     | 1     | 50.0       | 70.0       | 40.0
+        list of dicts ``a``, ``b`` (labels), ``metric``, ``diff``, ``ci95``
+        (percent points), ``method``, ``seeds``; claims whose two variants
+        share fewer than two seeds are left out.
     """
-    header = ["variant", "table", "seeds"] + [f"{METRIC_NAMES[m]} (%)" for m in METRICS]
-    if with_paper:
-        header += ["paper rank-1", "paper mAP"]
-    rows = []
-    for v in variants:
-        row = agg.get(v.key)
-        if not row or kind not in row:
+    out = []
+    for a, b, _ in CLAIMS:
+        ra, rb = runs.get(a, {}), runs.get(b, {})
+        seeds = sorted(set(ra) & set(rb))
+        if len(seeds) < 2:
             continue
-        cells = [v.label, str(v.table), str(row["n"])]
-        cells += [fmt_pm(*row[kind][m][:2]) for m in METRICS]
-        if with_paper:
-            for m in ("rank1", "mAP"):
-                p = PAPER.get(v.key, {}).get(m)
-                cells.append("omitted" if p is None else f"{p:.1f}")
-        rows.append(cells)
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-    sep = "-+-".join("-" * w for w in widths)
-    return "\n".join([line(header), sep] + [line(r) for r in rows])
+        for metric in METRICS:
+            diff, ci, n = paired_t([ra[s][metric] for s in seeds], [rb[s][metric] for s in seeds])
+            item = {"a": BY_KEY[a].label, "b": BY_KEY[b].label, "metric": metric}
+            out.append(dict(item, diff=_r(diff), ci95=[_r(ci[0]), _r(ci[1])], method=T_METHOD,
+                            seeds=seeds))
+            pids = ra[seeds[0]]["query_pid"]
+            qa = [_per_query(ra[s], metric) for s in seeds]
+            qb = [_per_query(rb[s], metric) for s in seeds]
+            bdiff, bci = paired_bootstrap(qa, qb, pids, resamples=resamples, seed=seed)
+            out.append(dict(item, diff=_r(100 * bdiff), ci95=[_r(100 * bci[0]), _r(100 * bci[1])],
+                            method=BOOT_METHOD, seeds=seeds))
+    return out
 
 
-def format_comparisons(comparisons, markdown=False):
-    """The expected orderings and whether they hold beyond the spread.
-
-    Args:
-        comparisons: concatenated outputs of :func:`compare`.
-        markdown: Markdown bullet list instead of plain lines.
-
-    Returns:
-        str.
+def ablation_json(runs, variants, misalignment, resamples=2000):
+    """``docs/ablation.json``: per-seed results, the test set, the
+    misalignment and the claims (rank-1 and mAP in percent).
 
     Example:
-        >>> format_comparisons([{"a": "alignedreid", "b": "baseline", "relation": ">",
-        ...     "metric": "rank1", "diff": 0.1, "spread": 0.01, "verdict": "holds",
-        ...     "meaning": "m"}])
-        'AlignedReID > Baseline (rank-1): difference +10.0, spread 1.0 -> holds'
+        >>> d = ablation_json({}, [], {"mean_offset_stripes": 1.0, "share_ge_1_stripe": 0.5,
+        ...                           "share_ge_2_stripes": 0.1})
+        >>> sorted(d)
+        ['claims', 'misalignment', 'test', 'variants']
     """
-    lines = []
-    for c in comparisons:
-        diff = "n/a" if not math.isfinite(c["diff"]) else f"{100 * c['diff']:+.1f}"
-        spread = "n/a" if not math.isfinite(c["spread"]) else f"{100 * c['spread']:.1f}"
-        text = (f"{BY_KEY[c['a']].label} {c['relation']} {BY_KEY[c['b']].label} "
-                f"({METRIC_NAMES[c['metric']]}): difference {diff}, spread {spread} "
-                f"-> {c['verdict']}")
-        lines.append(("- " if markdown else "") + text)
+    out = {}
+    test = {"queries": None, "gallery": None}
+    for v in variants:
+        per = runs.get(v.key, {})
+        if not per:
+            continue
+        seeds = sorted(per)
+        out[v.label] = {"seeds": seeds, "rank1": [_r(per[s]["rank1"]) for s in seeds],
+                        "mAP": [_r(per[s]["mAP"]) for s in seeds]}
+        first = per[seeds[0]]
+        test = {"queries": first["num_query"], "gallery": first["num_gallery"]}
+    items = [{k: c[k] for k in ("a", "b", "metric", "diff", "ci95", "method")}
+             for c in claims(runs, resamples=resamples)]
+    return {"variants": out, "test": test,
+            "misalignment": {k: _r(v, 4) for k, v in misalignment.items()}, "claims": items}
+
+
+def _mean_sd(values):
+    x = np.asarray([v for v in values if v is not None], np.float64)
+    if len(x) == 0:
+        return "—"
+    if len(x) == 1:
+        return f"{x[0]:.1f}"
+    return f"{x.mean():.1f} ± {x.std(ddof=1):.1f}"
+
+
+def results_table(data, variants):
+    """Markdown: mean ± sd over seeds and the per-seed values, the paper beside."""
+    lines = ["| variant | seeds | rank-1 (%) | mAP (%) | per seed rank-1 | per seed mAP | "
+             "paper Market-1501 rank-1 / mAP (ResNet-50; ResNet50-X) |",
+             "|---|---:|---:|---:|---|---|---|"]
+    for v in variants:
+        row = data["variants"].get(v.label)
+        if not row:
+            continue
+        paper = PAPER.get(v.label.split(" (")[0]) if v.mutual != "rescaled" else None
+        ptext = "—" if not paper else "; ".join(
+            f"{r1:.1f} / {mp:.1f}" for mp, r1 in paper.values())
+        lines.append(f"| {v.label} | {len(row['seeds'])} | {_mean_sd(row['rank1'])} | "
+                     f"{_mean_sd(row['mAP'])} | {', '.join(f'{x:.1f}' for x in row['rank1'])} | "
+                     f"{', '.join(f'{x:.1f}' for x in row['mAP'])} | {ptext} |")
     return "\n".join(lines)
 
 
-def format_diagnostics(agg, variants, markdown=True):
-    """Training diagnostics per variant (means over seeds).
+def paper_diff(a, b, metric):
+    """The paper's difference a - b on Market-1501 (ResNet-50; ResNet50-X)."""
+    pa, pb = PAPER.get(a), PAPER.get(b)
+    if not pa or not pb:
+        return "—"
+    i = 1 if metric == "rank1" else 0
+    return "; ".join(f"{pa[k][i] - pb[k][i]:+.1f}" for k in pa)
 
-    Args:
-        agg: output of :func:`aggregate`.
-        variants: row order.
-        markdown: Markdown table.
 
-    Returns:
-        str.
+def claims_table(items):
+    """Markdown: each claim with its two 95 % intervals and the paper's difference."""
+    lines = ["| a - b | metric | diff (points) | 95 % CI, paired t over seeds | "
+             "95 % CI, paired bootstrap over test identities | paper (ResNet-50; ResNet50-X) |",
+             "|---|---|---:|---|---|---|"]
+    grouped = {}
+    for c in items:
+        grouped.setdefault((c["a"], c["b"], c["metric"]), {})[c["method"]] = c
+    for (a, b, metric), by in grouped.items():
+        t, boot = by.get(T_METHOD), by.get(BOOT_METHOD)
+        ci = lambda c: "—" if not c or c["ci95"][0] is None else \
+            f"[{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]"
+        diff = (t or boot)["diff"]
+        lines.append(f"| {a} - {b} | {METRIC_NAMES[metric]} | {diff:+.1f} | {ci(t)} | "
+                     f"{ci(boot)} | {paper_diff(a, b, metric)} |")
+    return "\n".join(lines)
 
-    Example:
-        >>> format_diagnostics({}, [])  # doctest: +ELLIPSIS
-        '| variant | local loss ...'
-    """
-    header = ["variant", "local loss (first -> last epoch)", "global loss", "ID loss",
-              "ID accuracy (last)", "train s/run"]
 
-    def fl(d, col, digits=3):
-        x = d.get(col)
-        if not x:
+def checks_table(runs, variants):
+    """Markdown: the no-training check (local-only ranking of the saved
+    features, aligned against unaligned distance) and global + local."""
+    lines = ["| variant | local only, aligned: rank-1 / mAP | local only, unaligned: rank-1 / "
+             "mAP | aligned - unaligned rank-1 | global + aligned local: rank-1 / mAP |",
+             "|---|---|---|---:|---|"]
+    for v in variants:
+        per = [r for r in runs.get(v.key, {}).values() if r.get("local_check")]
+        if not per:
+            continue
+        m = lambda kind, k: float(np.mean([r["local_check"][kind][k] for r in per]))
+        gl = [r["global_local"] for r in per if r.get("global_local")]
+        gtext = "—" if not gl else (f"{np.mean([g['rank1'] for g in gl]):.1f} / "
+                                    f"{np.mean([g['mAP'] for g in gl]):.1f}")
+        lines.append(f"| {v.label} | {m('aligned', 'rank1'):.1f} / {m('aligned', 'mAP'):.1f} | "
+                     f"{m('unaligned', 'rank1'):.1f} / {m('unaligned', 'mAP'):.1f} | "
+                     f"{m('aligned', 'rank1') - m('unaligned', 'rank1'):+.1f} | {gtext} |")
+    return "\n".join(lines)
+
+
+def diagnostics_table(runs, variants):
+    """Markdown: loss curves (first -> last epoch), peer results, train time."""
+    lines = ["| variant | local loss | global loss | ID loss | KL / metric mutual loss | "
+             "peer rank-1 / mAP | train s/run |", "|---|---|---|---|---|---|---:|"]
+    for v in variants:
+        per = list(runs.get(v.key, {}).values())
+        if not per:
+            continue
+
+        def curve(*cols):
+            for col in cols:
+                vals = [r["curves"][col] for r in per if col in r.get("curves", {})]
+                if vals:
+                    a, b = np.mean(vals, axis=0)
+                    return f"{a:.3f} -> {b:.3f}"
             return "—"
-        return f"{x['first']:.{digits}f} -> {x['last']:.{digits}f}"
 
-    rows = []
-    for v in variants:
-        row = agg.get(v.key)
-        if not row or not row["n"]:
-            continue
-        d = row["diagnostics"]
-        acc = d.get("id_accuracy")
-        secs = d.get("train_seconds", float("nan"))
-        rows.append([v.label, fl(d, "local_loss"), fl(d, "global_loss"), fl(d, "id_loss"),
-                     "—" if not acc else f"{acc['last']:.2f}",
-                     "—" if not math.isfinite(secs) else f"{secs:.0f}"])
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+        peers = [r["peer"] for r in per if r.get("peer")]
+        ptext = "—" if not peers else (f"{np.mean([p['rank1'] for p in peers]):.1f} / "
+                                       f"{np.mean([p['mAP'] for p in peers]):.1f}")
+        mutual = "—" if not v.mutual else f"{curve('kl_loss')}; {curve('metric_mutual_loss')}"
+        lines.append(f"| {v.label} | {curve('local_loss', 'net1_local_loss')} | "
+                     f"{curve('global_loss', 'net1_global_loss')} | "
+                     f"{curve('id_loss', 'net1_id_loss')} | {mutual} | {ptext} | "
+                     f"{np.mean([r['train_seconds'] for r in per]):.0f} |")
     return "\n".join(lines)
 
 
-
-def render_doc(*, settings, seeds, command, agg, variants, comparisons, history, plot_name,
-               analysis, data_info):
-    """The Markdown results page.
-
-    Args:
-        settings: :class:`~benchmarks.ablation.settings.Settings`.
-        seeds: seeds.
-        command: the command line that reproduces the page.
-        agg: output of :func:`aggregate`.
-        variants: rows.
-        comparisons: :func:`compare` items.
-        history: configurations tried (entries).
-        plot_name: file name of the plot, relative to the page.
-        analysis: Markdown text of findings (may be empty).
-        data_info: dict with dataset sizes (may be empty).
-
-    Returns:
-        str.
-
-    Example:
-        >>> from benchmarks.ablation.settings import Settings
-        >>> "Ablations" in render_doc(settings=Settings(), seeds=[0], command="c", agg={},
-        ...     variants=[], comparisons=[], history=[], plot_name="p.png", analysis="",
-        ...     data_info={})
-        True
-    """
-    knobs = settings.data_knobs()
-    knob_rows = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(knobs.items()))
-    size = ""
-    if data_info:
-        size = (f"\nPrepared: {data_info.get('train_images', '?')} training images of "
-                f"{data_info.get('train_ids', '?')} identities; test: "
-                f"{data_info.get('query', '?')} queries, {data_info.get('gallery', '?')} gallery "
-                "images (Market-1501 protocol; distractors kept, junk dropped).\n")
-    variant_rows = "\n".join(
-        f"| {v.label} | {v.table} | `{' '.join(settings.variant_flags(v)) or '(none)'}` | "
-        f"{v.description} |" for v in variants)
-    schedule = " ".join(settings.schedule_flags())
-    return f"""# Ablations: the paper's Tables 1 and 2 on the synthetic misalignment data
-
-`python -m benchmarks.ablation` trains the AlignedReID ablation variants with
-`train.py` on the built-in synthetic dataset (`data_prep.synthetic`, see
-[synthetic.md](synthetic.md)) and scores them on its test split. Every variant
-uses the same prepared data, backbone, schedule and seeds; only the loss (and,
-for Table 2, the peer network) differs. As in the paper, the main table uses
-the **global feature only** at test time.
-
-```
-{command}
-```
-
-Runs are resumable: each (variant, seed) is a `train.py` run directory under
-`--work-dir` (default `runs/ablation`), a finished one (its `status.json` says
-so and `metrics.json` exists) is reused and an interrupted one resumes from its checkpoint. `--report-only`
-rebuilds this page from finished runs, `--json PATH` writes the results as JSON (`-`: stdout).
-
-## Settings
-
-Seeds: {", ".join(str(s) for s in seeds)} (weights, batch sampling and augmentation; the data are the same).
-
-Training (every variant): `train.py {schedule}`
-
-| variant | paper table | extra `train.py` flags | what it trains |
-|---|---|---|---|
-{variant_rows}
-
-Synthetic data (`data_prep.synthetic.generate` knobs; the rest at their defaults):
-
-| knob | value |
-|---|---|
-{knob_rows}
-{size}
-## Results (global feature, mean ± std over seeds, %)
-
-{format_table(agg, variants, markdown=True)}
-
-Paper columns: AlignedReID paper (Zhang et al. 2017), Market-1501, for
-reference only (ResNet-50 scale networks on real data; not comparable in
-absolute terms). {PAPER_NOTE if all(p is None for v in PAPER.values() for p in v.values()) else ""}
-
-With global + aligned local distance at test time (variants trained with the
-aligned local branch):
-
-{format_table(agg, [v for v in variants if v.key != "gl_baseline"], kind="global+local", with_paper=False, markdown=True)}
-
-![ablation]({plot_name})
-
-### Expected orderings (paper) against the seed-to-seed spread
-
-A difference "holds" only when it is larger than the larger standard deviation
-of the two variants.
-
-{format_comparisons(comparisons, markdown=True)}
-
-### Training diagnostics (means over seeds; per-epoch values from each run's `log.csv`)
-
-For mutual-learning variants the losses are those of the evaluated network
-(network 1).
-
-{format_diagnostics(agg, variants)}
-
-{ANALYSIS_BEGIN}
-{analysis}{ANALYSIS_END}
-
-## Configurations tried
-
-Every configuration this page has been generated from, in order (global
-feature, rank-1 / mAP in %, mean ± std over the seeds).
-
-{format_history(history)}
-
-{HISTORY_BEGIN}
-{json.dumps(history, indent=1, sort_keys=True)}
-{HISTORY_END}
-"""
+def shares_text(shares):
+    """Markdown lines on the measured gradient shares (or a note when not measured)."""
+    if not shares:
+        return "Not measured in these runs (no rescaled arm)."
+    p, r = shares["shares"]["paper"], shares["shares"]["rescaled"]
+    w = shares["rescaled_weights"]
+    return (f"Measured on network 1 at its pretrained start (seed {shares['seed']}), "
+            f"{shares['batches']} training batches; share = weight x |gradient of the mutual "
+            f"term| / |gradient of the own loss beside it| (KL vs ID loss, metric mutual vs "
+            f"global TriHard), over all of network 1's trainable variables.\n\n"
+            f"| arm | KL weight | metric weight | KL share of the ID-loss gradient | "
+            f"metric-mutual share of the TriHard gradient |\n|---|---:|---:|---:|---:|\n"
+            f"| paper's weights | {shares['paper_weights'][0]:g} | "
+            f"{shares['paper_weights'][1]:g} | {100 * p['kl']:.3g} % | "
+            f"{100 * p['metric']:.3g} % |\n"
+            f"| rescaled (target {100 * shares['target_share']:g} %) | {w[0]:.4g} | {w[1]:.4g} | "
+            f"{100 * r['kl']:.3g} % | {100 * r['metric']:.3g} % |\n\n"
+            f"The rescaled weights are calibrated on other batches than those the shares are "
+            f"measured on.")
 
 
-def dataset_info(prepared):
-    """Image and identity counts of a prepared dataset.
-
-    Args:
-        prepared: path holding ``manifest.jsonl`` (or None).
-
-    Returns:
-        dict (empty when unavailable).
-
-    Example:
-        >>> dataset_info(None)
-        {}
-    """
-    if prepared is None or not (Path(prepared) / "manifest.jsonl").is_file():
-        return {}
-    counts = {"train": 0, "query": 0, "gallery": 0}
-    ids = set()
-    with open(Path(prepared) / "manifest.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            counts[row["split"]] = counts.get(row["split"], 0) + 1
-            if row["split"] == "train":
-                ids.add(row["pid"])
-    return {"train_images": counts["train"], "train_ids": len(ids), "query": counts["query"],
-            "gallery": counts["gallery"]}
-
-
-def to_json(settings, seeds, agg, comparisons, result):
-    """Machine-readable results (``--json``).
-
-    Args:
-        settings, seeds, agg, comparisons: as in :func:`render_doc`.
-        result: output of :func:`run_benchmark`.
-
-    Returns:
-        JSON-compatible dict.
-
-    Example:
-        >>> from benchmarks.ablation.settings import Settings
-        >>> to_json(Settings(), [0], {}, [], {"config_dir": "x", "runs": {}})["seeds"]
-        [0]
-    """
-    variants = {}
-    for key, row in agg.items():
-        variants[key] = {"label": BY_KEY[key].label, "table": BY_KEY[key].table,
-                         "seeds": row["seeds"], "failed": row["failed"],
-                         "diagnostics": {k: v for k, v in row["diagnostics"].items()}}
-        for kind in ("global", "global+local"):
-            if row.get(kind):
-                variants[key][kind] = {m: {"mean": num(row[kind][m][0]),
-                                           "std": num(row[kind][m][1]), "n": row[kind][m][2]}
-                                       for m in METRICS}
-        variants[key]["per_seed"] = {
-            str(s): r.get("metrics", {"error": r.get("error")})
-            for s, r in result["runs"].get(key, {}).items()}
-    return {"settings": settings.to_dict(), "seeds": list(seeds), "config_dir": result["config_dir"],
-            "variants": variants, "paper": PAPER,
-            "comparisons": [dict(c, diff=num(c["diff"]), spread=num(c["spread"]))
-                            for c in comparisons]}
+def to_markdown_json(data):
+    """``docs/ablation.json``'s text."""
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"

@@ -7,24 +7,32 @@ import json
 from data_prep.synthetic import cache_key
 from reid_tf.config import TrainConfig
 
-METRICS = ("rank1", "rank5", "mAP")
-METRIC_NAMES = {"rank1": "rank-1", "rank5": "rank-5", "mAP": "mAP"}
+METRICS = ("rank1", "mAP")
+METRIC_NAMES = {"rank1": "rank-1", "mAP": "mAP"}
+# The pretrained starts, the stand-in for ImageNet weights: ONE ID-only
+# pretraining (seed PRETRAIN_SEED) is network 1's start in every run of every
+# seed; the peer of a mutual run starts from a second one (seed
+# PRETRAIN_SEED + PEER_SEED_OFFSET).
+PRETRAIN_SEED = 0
+PEER_SEED_OFFSET = 1000
+# The data of the shared pretraining: a second synthetic set, generated with
+# this offset added to the data seed (other identities).
+PRETRAIN_DATA_SEED_OFFSET = 1000
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One row of the ablation tables.
+    """One arm of the ablation.
 
     Attributes:
-        key: directory name and JSON key.
-        label: name in the tables (the paper's name).
-        table: the paper's table (1: local branch ablation, 2: mutual learning).
-        config: ``(field, value)`` pairs of ``TrainConfig`` that make this
-            variant (besides the common settings; mutual-loss weights come
-            from :class:`Settings`).
-        local: whether the network has a local branch (scored also with
-            global + local distance).
-        mutual: ``None`` or ``"mc"``/``"mm"`` (which mutual losses are on).
+        key: directory name.
+        label: name in the tables and in ``docs/ablation.json``.
+        table: the paper's table (1: local branch; 2: mutual learning).
+        config: ``(field, value)`` pairs of ``TrainConfig`` that make this arm.
+        local: whether the network has a local branch.
+        mutual: None, ``"paper"`` (the paper's mutual weights) or
+            ``"rescaled"`` (weights that give each mutual term a set share of
+            the own-loss gradient, see :mod:`benchmarks.ablation.shares`).
         description: one line for the results page.
     """
 
@@ -33,7 +41,7 @@ class Variant:
     table: int
     config: tuple
     local: bool
-    mutual: str
+    mutual: object
     description: str
 
 
@@ -44,100 +52,116 @@ VARIANTS = (
             "+ local branch trained with the unaligned local distance (stripe i vs stripe i)"),
     Variant("alignedreid", "AlignedReID", 1, (), True, None,
             "+ local branch trained with the aligned (shortest-path) local distance"),
-    Variant("alignedreid_mc", "AlignedReID + MC", 2, (("mutual", True),), True, "mc",
-            "AlignedReID + peer network, classification mutual loss only (metric-mutual weight 0)"),
-    Variant("alignedreid_mm", "AlignedReID + MM", 2, (("mutual", True),), True, "mm",
-            "AlignedReID + peer network, classification and metric mutual losses"),
+    Variant("alignedreid_mm", "AlignedReID+MM", 2, (("mutual", True),), True, "paper",
+            "AlignedReID + a peer network (its own pretrained start), classification and "
+            "metric mutual losses at the paper's weights (KL 0.01, metric 0.001)"),
+    Variant("alignedreid_mm_rescaled", "AlignedReID+MM (rescaled)", 2, (("mutual", True),),
+            True, "rescaled",
+            "as AlignedReID+MM, with mutual weights rescaled so that each mutual term's "
+            "gradient is a set share of the own-loss gradient at the start (NOT the paper's "
+            "weights)"),
 )
 VARIANT_KEYS = tuple(v.key for v in VARIANTS)
 BY_KEY = {v.key: v for v in VARIANTS}
+BY_LABEL = {v.label: v for v in VARIANTS}
+BLOCKS = {"table1": ("baseline", "gl_baseline", "alignedreid"),
+          "table2": ("alignedreid", "alignedreid_mm", "alignedreid_mm_rescaled")}
 
-# Pairs whose ordering the paper reports: (better, worse, relation, what it tests).
-EXPECTED = (
-    ("alignedreid", "baseline", ">", "aligned local learning helps the global feature"),
-    ("alignedreid", "gl_baseline", ">=", "alignment matters (unaligned local no better)"),
-    ("alignedreid_mm", "alignedreid", ">=", "mutual learning (both losses) helps"),
+# The paired differences reported: (a, b, what the paper says).
+CLAIMS = (
+    ("alignedreid", "baseline", "AlignedReID > Baseline (paper: +5.4 rank-1, +8.3 mAP, "
+                                "Market-1501, ResNet-50)"),
+    ("alignedreid", "gl_baseline", "AlignedReID > GL-Baseline (paper: +8.8 rank-1, +14.8 mAP)"),
+    ("gl_baseline", "baseline", "GL-Baseline <= Baseline (paper: -3.4 rank-1, -6.5 mAP)"),
+    ("alignedreid_mm", "alignedreid", "AlignedReID+MM > AlignedReID (paper: +2.6 rank-1, "
+                                      "+6.5 mAP)"),
+    ("alignedreid_mm_rescaled", "alignedreid", "the same with rescaled mutual weights"),
 )
 
-# The paper's Market-1501 numbers for the corresponding rows (percent),
-# single query, without re-ranking, global feature. ``None``: not found in a
-# source this project could check; shown as "omitted" rather than guessed.
-PAPER = {key: {"rank1": None, "rank5": None, "mAP": None} for key in VARIANT_KEYS}
-PAPER_NOTE = (
-    "The paper's per-row Market-1501 figures of Tables 1 and 2 could not be "
-    "retrieved from a source that could be checked when this page was written, "
-    "so they are marked \"omitted\" instead of quoted from memory. For scale only "
-    "(different rows, not comparable with these columns): the abstract reports "
-    "rank-1 94.4 % on Market-1501 for the full method, and the authors' code "
-    "repository (michuanhaohao/AlignedReID, issue 4) quotes the paper's "
-    "Market-1501 result without re-ranking as 91.8 rank-1 / 79.3 mAP; both come "
-    "from training on several datasets combined."
-)
+# The paper's Market-1501 rows (Tables 1 and 2, ResNet-50 and ResNet50-X;
+# ../shared/specs/paper.md): label -> {base: (mAP, rank-1)}.
+PAPER = {
+    "Baseline": {"ResNet-50": (64.5, 83.8), "ResNet50-X": (61.7, 83.6)},
+    "GL-Baseline": {"ResNet-50": (58.0, 80.4), "ResNet50-X": (57.1, 79.7)},
+    "AlignedReID": {"ResNet-50": (72.8, 89.2), "ResNet50-X": (71.8, 89.4)},
+    "AlignedReID+MM": {"ResNet-50": (79.3, 91.8), "ResNet50-X": (79.3, 91.2)},
+}
+
+# Image height / local parts H of each backbone (last stride 2).
+BACKBONE_STRIDES = {"tiny": 16, "resnet50": 32, "resnet50x": 32}
+
 # TrainConfig fields the settings choose (the rest keep train.py's defaults).
-SCHEDULE_FIELDS = ("image_size", "P", "K", "backbone", "global_margin", "local_margin",
-                   "normalize_features", "epochs", "steps_per_epoch", "lr", "lr_milestones",
-                   "lr_values", "seed")
+SCHEDULE_FIELDS = ("image_size", "P", "K", "backbone", "weights", "global_margin",
+                   "local_margin", "normalize_features", "epochs", "steps_per_epoch", "lr",
+                   "lr_milestones", "lr_values", "seed")
 
 
 @dataclasses.dataclass
 class Settings:
-    """Everything that defines one benchmark configuration (see ``--help``).
+    """Everything that defines one ablation configuration (see ``--help``).
 
     Example:
         >>> s = Settings()
-        >>> s.train_config(BY_KEY["alignedreid"], seed=1).backbone
-        'tiny'
+        >>> s.train_config(BY_KEY["alignedreid"], seed=1, weights="none").normalize_features
+        'local'
     """
 
-    identities: int = 200
+    identities: int = 420
     images: int = 12
-    cameras: int = 4
+    cameras: int = 6
     data_seed: int = 0
-    vertical_shift: float = 0.15
+    vertical_shift: float = 0.35
     scale_jitter: float = 0.2
     knobs: dict = dataclasses.field(default_factory=dict)
-    image_size: tuple = (128, 64)
+    image_size: tuple = (112, 56)
     backbone: str = "tiny"
     P: int = 8
     K: int = 4
-    epochs: int = 8
-    steps_per_epoch: int = 40
+    epochs: int = 4
+    steps_per_epoch: int = 50
     lr: float = 1e-3
-    decay_epoch: int = 6
+    decay_epoch: int = 3
+    pretrain_identities: int = 300
+    pretrain_epochs: int = 8
+    pretrain_steps: int = 50
     global_margin: float = 0.5
     local_margin: float = 0.5
-    normalize_features: bool = True
+    normalize_features: str = "local"
     kl_weight: float = 0.01
     metric_weight: float = 0.001
+    target_share: float = 0.075
     extra_train_args: tuple = ()
 
-    def data_knobs(self):
-        """Keyword arguments of ``data_prep.synthetic.generate``.
+    @property
+    def stripes(self):
+        """Local parts H: the image height over the backbone's stride.
 
-        Returns:
-            dict.
+        Example:
+            >>> Settings().stripes
+            7
+        """
+        return int(self.image_size[0]) // BACKBONE_STRIDES[self.backbone]
+
+    def data_knobs(self, pretrain=False):
+        """Keyword arguments of ``data_prep.synthetic.generate`` (the test
+        data, or with ``pretrain`` the disjoint pretraining set).
 
         Example:
             >>> Settings(identities=10).data_knobs()["num_identities"]
             10
+            >>> Settings().data_knobs(pretrain=True)["seed"]
+            1000
         """
-        knobs = {"num_identities": self.identities, "images_per_identity": self.images,
-                 "num_cameras": self.cameras, "height": int(self.image_size[0]),
-                 "width": int(self.image_size[1]), "seed": self.data_seed,
+        knobs = {"num_identities": self.pretrain_identities if pretrain else self.identities,
+                 "images_per_identity": self.images, "num_cameras": self.cameras,
+                 "height": int(self.image_size[0]), "width": int(self.image_size[1]),
+                 "seed": self.data_seed + (PRETRAIN_DATA_SEED_OFFSET if pretrain else 0),
                  "vertical_shift": self.vertical_shift, "scale_jitter": self.scale_jitter}
         knobs.update(self.knobs)
         return knobs
 
     def to_dict(self):
-        """JSON-compatible dict of the settings.
-
-        Returns:
-            dict.
-
-        Example:
-            >>> Settings().to_dict()["backbone"]
-            'tiny'
-        """
+        """JSON-compatible dict of the settings."""
         d = dataclasses.asdict(self)
         d["image_size"] = list(self.image_size)
         d["extra_train_args"] = list(self.extra_train_args)
@@ -147,116 +171,95 @@ class Settings:
     def key(self):
         """Short hash of the settings (names the configuration's directory).
 
-        Returns:
-            str of 10 hex digits.
-
         Example:
-            >>> Settings().key() == Settings().key()
+            >>> Settings().key() == Settings().key() != Settings(epochs=2).key()
             True
         """
         return digest(self.to_dict())
 
-    def data_key(self):
-        """The synthetic-data cache key of these settings (``data_prep.synthetic.cache_key``).
+    def pretrain_key(self):
+        """Short hash of what the pretrained starts depend on."""
+        keep = ("pretrain_identities", "pretrain_epochs", "pretrain_steps", "images", "cameras",
+                "data_seed", "vertical_shift", "scale_jitter", "knobs", "image_size",
+                "backbone", "P", "K", "lr")
+        return digest({k: v for k, v in self.to_dict().items() if k in keep})
 
-        Returns:
-            str of 12 hex digits.
-        """
-        return cache_key(self.data_knobs())
+    def data_key(self, pretrain=False):
+        """The synthetic-data cache key (``data_prep.synthetic.cache_key``)."""
+        return cache_key(self.data_knobs(pretrain))
 
-    def variant_settings(self, variant):
-        """The ``TrainConfig`` fields that make ``variant`` (mutual-loss weights included).
-
-        Args:
-            variant: :class:`Variant`.
-
-        Returns:
-            dict field name -> value.
-
-        Example:
-            >>> Settings().variant_settings(BY_KEY["alignedreid_mc"])["mutual_metric_weight"]
-            0.0
-        """
-        values = dict(variant.config)
-        if variant.mutual:
-            values["mutual_kl_weight"] = float(self.kl_weight)
-            values["mutual_metric_weight"] = float(self.metric_weight) \
-                if variant.mutual == "mm" else 0.0
-        return values
-
-    def train_config(self, variant, seed, **invocation):
-        """The resolved ``TrainConfig`` of one run: these settings, ``variant`` and ``seed``.
-
-        Args:
-            variant: :class:`Variant`.
-            seed: training seed.
-            **invocation: further ``TrainConfig`` fields (``data``, ``run_dir``,
-                ``quiet``, ...).
-
-        Returns:
-            ``reid_tf.config.TrainConfig`` (resolved and validated).
-
-        Raises:
-            ConfigError: a setting train.py would refuse (the message names
-                train.py's flag).
-
-        Example:
-            >>> cfg = Settings(decay_epoch=6).train_config(BY_KEY["baseline"], seed=2)
-            >>> cfg.no_local, cfg.seed, cfg.lr_milestones, cfg.lr_values
-            (True, 2, [6], [0.001, 0.0001])
-        """
-        milestones, values = [], [float(self.lr)]
+    def schedule(self):
+        """``(milestones, values)`` of the learning rate."""
         if 0 < self.decay_epoch < self.epochs:
-            milestones, values = [self.decay_epoch], [float(self.lr), float(self.lr) * 0.1]
+            return [self.decay_epoch], [float(self.lr), float(self.lr) * 0.1]
+        return [], [float(self.lr)]
+
+    def pretrain_config(self, seed, **invocation):
+        """The ``TrainConfig`` of one ID-only pretraining (no local branch,
+        no TriHard loss), the stand-in for ImageNet pretraining.
+
+        Example:
+            >>> cfg = Settings().pretrain_config(3)
+            >>> cfg.no_local, cfg.global_weight, cfg.seed
+            (True, 0.0, 3)
+        """
+        cfg = TrainConfig(
+            backbone=self.backbone, image_size=[int(v) for v in self.image_size],
+            P=self.P, K=self.K, epochs=self.pretrain_epochs,
+            steps_per_epoch=self.pretrain_steps, lr=float(self.lr), lr_milestones=[],
+            lr_values=[float(self.lr)], no_local=True, global_weight=0.0, seed=int(seed),
+            eval_untrained=False, **invocation)
+        return cfg.resolved()
+
+    def mutual_weights(self, variant, rescaled=None):
+        """``(kl_weight, metric_weight)`` of a mutual arm (None for the others).
+
+        Args:
+            variant: :class:`Variant`.
+            rescaled: ``(kl, metric)`` weights of the rescaled arm (measured).
+        """
+        if variant.mutual == "paper":
+            return float(self.kl_weight), float(self.metric_weight)
+        if variant.mutual == "rescaled":
+            if rescaled is None:
+                raise ValueError("rescaled: the measured weights of the rescaled arm are needed")
+            return float(rescaled[0]), float(rescaled[1])
+        return None
+
+    def train_config(self, variant, seed, *, weights, peer_weights=None, rescaled=None,
+                     **invocation):
+        """The resolved ``TrainConfig`` of one run.
+
+        Args:
+            variant: :class:`Variant`.
+            seed: training seed (batches, augmentation, head initialisation).
+            weights: the backbone's pretrained start (a weights file).
+            peer_weights: the peer's pretrained start (mutual arms).
+            rescaled: ``(kl, metric)`` weights of the rescaled arm.
+            **invocation: further ``TrainConfig`` fields (``data``, ``run_dir``, ...).
+
+        Example:
+            >>> cfg = Settings(decay_epoch=2).train_config(BY_KEY["baseline"], 2, weights="none")
+            >>> cfg.no_local, cfg.seed, cfg.lr_milestones, cfg.lr_values
+            (True, 2, [2], [0.001, 0.0001])
+        """
+        milestones, values = self.schedule()
+        extra = dict(variant.config)
+        weights_pair = self.mutual_weights(variant, rescaled)
+        if weights_pair is not None:
+            extra.update(mutual_kl_weight=weights_pair[0], mutual_metric_weight=weights_pair[1],
+                         peer_weights=peer_weights)
         cfg = TrainConfig(
             backbone=self.backbone, image_size=[int(v) for v in self.image_size],
             P=self.P, K=self.K, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
             lr=float(self.lr), lr_milestones=milestones, lr_values=values,
             global_margin=float(self.global_margin), local_margin=float(self.local_margin),
-            normalize_features=bool(self.normalize_features), seed=int(seed),
-            **self.variant_settings(variant), **invocation)
+            normalize_features=self.normalize_features, seed=int(seed), weights=weights,
+            eval_untrained=False, **extra, **invocation)
         return cfg.resolved()
-
-    def train_argv(self, variant, seed, **invocation):
-        """``train.py`` arguments of one run: :meth:`train_config` rendered as
-        flags, then :attr:`extra_train_args`.
-
-        Example:
-            >>> argv = Settings().train_argv(BY_KEY["gl_baseline"], seed=1)
-            >>> "--unaligned-local" in argv, argv[argv.index("--seed") + 1]
-            (True, '1')
-        """
-        cfg = self.train_config(variant, seed, **invocation)
-        return cfg.to_argv() + list(self.extra_train_args)
-
-    def schedule_flags(self):
-        """The ``train.py`` flags these settings choose, shared by every variant
-        (the seed shown as ``SEED``).
-
-        Example:
-            >>> Settings().schedule_flags()[-2:]
-            ['--seed', 'SEED']
-        """
-        cfg = self.train_config(BY_KEY["alignedreid"], seed=0)
-        flags = cfg.to_argv(SCHEDULE_FIELDS)
-        flags[flags.index("--seed") + 1] = "SEED"
-        return flags + list(self.extra_train_args)
-
-    def variant_flags(self, variant):
-        """The ``train.py`` flags that make ``variant``.
-
-        Example:
-            >>> Settings().variant_flags(BY_KEY["alignedreid_mm"])
-            ['--mutual', '--mutual-kl-weight', '0.01', '--mutual-metric-weight', '0.001']
-        """
-        cfg = self.train_config(variant, seed=0)
-        return cfg.to_argv(tuple(self.variant_settings(variant)))
 
     def describe(self):
         """One-line description of the data knobs and the schedule.
-
-        Returns:
-            str.
 
         Example:
             >>> "tiny" in Settings().describe()
@@ -266,14 +269,16 @@ class Settings:
         data = (f"{self.identities} ids x {self.images} imgs, {self.cameras} cams, "
                 f"vertical_shift={self.vertical_shift}, scale_jitter={self.scale_jitter}"
                 + (f", {knobs}" if knobs else ""))
-        sched = (f"{self.backbone}, {self.image_size[0]}x{self.image_size[1]}, P={self.P} K={self.K}, "
-                 f"{self.epochs}x{self.steps_per_epoch} steps, lr {self.lr:g}"
+        sched = (f"{self.backbone}, {self.image_size[0]}x{self.image_size[1]} ({self.stripes} "
+                 f"stripes), P={self.P} K={self.K}, {self.epochs}x{self.steps_per_epoch} steps, "
+                 f"lr {self.lr:g}"
                  + (f" (/10 at epoch {self.decay_epoch})" if 0 < self.decay_epoch < self.epochs
                     else "")
-                 + f", margins {self.global_margin:g}/{self.local_margin:g}"
-                 + (", L2-normalised features" if self.normalize_features else
-                    ", unnormalised features")
-                 + f", mutual weights {self.kl_weight:g}/{self.metric_weight:g}")
+                 + f", margins {self.global_margin:g}/{self.local_margin:g}, normalisation "
+                 f"{self.normalize_features}; pretraining: {self.pretrain_identities} ids, "
+                 f"{self.pretrain_epochs}x{self.pretrain_steps} steps, ID loss only; mutual "
+                 f"weights {self.kl_weight:g}/{self.metric_weight:g} (paper), rescaled to "
+                 f"{100 * self.target_share:g} % gradient share")
         extra = " ".join(self.extra_train_args)
         return f"data: {data}; training: {sched}" + (f"; extra: {extra}" if extra else "")
 

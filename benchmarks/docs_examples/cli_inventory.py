@@ -124,6 +124,12 @@ CONCEPTS = {
     "--scale-jitter": "synthetic generator: box misalignment (scale)",
 }
 
+#: Flags that two tools use for different things (to be renamed in one of them).
+CLASHES = {
+    "--images": "reid-prep cuhk03: which boxes (labeled or detected); benchmarks.ablation: "
+                "synthetic images per identity (train.py: --synthetic-images)",
+}
+
 #: Concepts that keep two spellings, and why.
 SPELLING_EXCEPTIONS = {
     "--num-identities": "--synthetic-identities",
@@ -163,8 +169,9 @@ def inventory_table():
                      or f in CONCEPTS), key=lambda f: (CONCEPTS.get(f, "~").lower(), f))
     lines = ["| concept | flag | tools |", "|---|---|---|"]
     for flag in shared:
-        lines.append(f"| {CONCEPTS.get(flag, '(no concept named)')} | `{flag}` | "
-                     f"{_tools(flags[flag])} |")
+        concept = CONCEPTS.get(flag) or ("two meanings: " + CLASHES[flag] if flag in CLASHES
+                                         else "(no concept named)")
+        lines.append(f"| {concept} | `{flag}` | {_tools(flags[flag])} |")
     lines += ["", "Flags of one tool only:", "", "| tool | flags |", "|---|---|"]
     by_tool = defaultdict(list)
     for flag, tools in flags.items():

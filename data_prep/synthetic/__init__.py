@@ -20,7 +20,8 @@ Rendering is vectorised NumPy and the output is byte-identical for the same
 seed and knobs (each image draws from its own seeded generator).
 
 Modules: ``config`` (knobs, format constants), ``palette``, ``identities``
-(specs, look-alike pairs), ``scene`` (cameras, backgrounds, occluders),
+(specs, look-alike pairs), ``misalignment`` (the offsets of the same
+body point between two images, in stripes), ``scene`` (cameras, backgrounds, occluders),
 ``render`` (templates and images), ``plan`` (which image is what), ``writer``
 (:func:`generate`), ``cache`` (:func:`prepare`, :func:`prepare_cached`,
 :func:`cache_key`), ``sheet`` (:func:`contact_sheet`) and ``cli``.
@@ -30,6 +31,7 @@ from .cache import cache_key, prepare, prepare_cached
 from .cli import add_arguments, main, run
 from .config import FOLDERS, FORMAT, KNOB_HELP, NAME_RE, PARTS, VERSION, SyntheticConfig
 from .identities import make_identities, visibly_different
+from .misalignment import detection_box, misalignment_summary, stripe_offsets
 from .render import render_image, render_template
 from .scene import Camera, make_cameras
 from .sheet import contact_sheet
@@ -47,15 +49,18 @@ __all__ = [
     "add_arguments",
     "cache_key",
     "contact_sheet",
+    "detection_box",
     "generate",
     "is_synthetic_folder",
     "main",
     "make_cameras",
     "make_identities",
+    "misalignment_summary",
     "prepare",
     "prepare_cached",
     "render_image",
     "render_template",
     "run",
+    "stripe_offsets",
     "visibly_different",
 ]

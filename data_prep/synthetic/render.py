@@ -5,6 +5,7 @@ import io
 import numpy as np
 
 from .config import PARTS
+from .misalignment import detection_box
 from .scene import paint_occluder, render_background
 
 
@@ -153,9 +154,8 @@ def render_image(template, camera, cfg, rng, *, shift=None):
     # detection box in person coordinates (v: 0 head top .. 1 soles)
     dy = rng.uniform(-cfg.vertical_shift, cfg.vertical_shift) if shift is None else float(shift)
     scale = float(np.exp(rng.uniform(-cfg.scale_jitter, cfg.scale_jitter)))
-    box_h = 1.12 * scale
+    top, box_h = detection_box(dy, scale)
     box_w = box_h * (w / h) * float(np.exp(rng.uniform(-0.05, 0.05)))
-    top = 0.5 - box_h / 2.0 + dy
     dx = rng.uniform(-1, 1) * cfg.pose_jitter * box_w
     lean = rng.uniform(-1, 1) * cfg.pose_jitter * 0.5
     stride = rng.uniform(0, 1) * cfg.pose_jitter * 0.6

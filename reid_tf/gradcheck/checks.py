@@ -12,6 +12,7 @@ row's note says so.
 
 import numpy as np
 
+from reid_common import normalize_mode
 from reid_tf.gradcheck.inputs import (
     random_parts,
     tied_parts,
@@ -146,12 +147,15 @@ TRIHARD_OPTIONS = [
     {"normalize_features": True, "local_mining": "global", "aligned": False},
     {"normalize_features": False, "local_mining": "local", "aligned": False},
     {"normalize_features": True, "local_mining": "local", "aligned": False},
+    {"normalize_features": "local", "local_mining": "global", "aligned": True},
+    {"normalize_features": "local", "local_mining": "local", "aligned": False},
 ]
 
 
 def _option_name(options):
     return "{}{}{}".format(
-        "norm," if options["normalize_features"] else "",
+        {"both": "norm,", "local": "norm=local,"}.get(normalize_mode(options["normalize_features"]),
+                                                      ""),
         "mine=" + options["local_mining"],
         "" if options["aligned"] else ",unaligned",
     )
@@ -159,7 +163,7 @@ def _option_name(options):
 
 def check_trihard(chk, rng, quick, fd_step):
     """The TriHard losses over the option sets, duplicated samples and singletons."""
-    options_list = [TRIHARD_OPTIONS[k] for k in (1, 2, 4)] if quick else TRIHARD_OPTIONS
+    options_list = [TRIHARD_OPTIONS[k] for k in (1, 2, 4, 8)] if quick else TRIHARD_OPTIONS
     for k, options in enumerate(options_list):
         hf = 4 if k % 2 else 6
         name = f"{_option_name(options)} N=12 H={hf}"

@@ -222,3 +222,19 @@ def test_market_protocol_many_matches(tied):
     cmcs, aps, inps = oracle(distmat, q_pids, g_pids, q_camids, g_camids, 50)
     result = evaluate(distmat, q_pids, g_pids, q_camids, g_camids, "market1501", 50)
     check_against(result, cmcs, aps, inps)
+
+
+def test_first_match_gives_the_rank1_of_the_cmc():
+    rng = np.random.default_rng(8)
+    q_pid, g_pid = rng.integers(0, 6, 30), rng.integers(0, 6, 90)
+    q_cam, g_cam = rng.integers(0, 3, 30), rng.integers(0, 3, 90)
+    d = rng.random((30, 90))
+    res = evaluate(d, q_pid, g_pid, q_cam, g_cam, protocol="market1501", max_rank=5)
+    first = res["first_match"]
+    for q in range(30):  # brute force: rank of the first valid true match
+        keep = ~((g_pid == q_pid[q]) & (g_cam == q_cam[q]))
+        order = np.argsort(d[q][keep], kind="stable")
+        hits = np.flatnonzero(g_pid[keep][order] == q_pid[q])
+        assert first[q] == (hits[0] if len(hits) else -1)
+    valid = first >= 0
+    assert res["cmc"][0] == pytest.approx(np.mean(first[valid] == 0))

@@ -276,3 +276,39 @@ def test_invalid_input_names_the_argument(kwargs, exc, name):
     with pytest.raises(exc) as info:
         trihard_reference(**args)
     assert str(info.value).startswith(f"{name}:")
+
+
+@pytest.mark.parametrize("mining", ["global", "local"])
+def test_local_only_normalisation_equals_prescaled_local_parts(mining):
+    # "local": the global rows stay as they are, every local part is divided
+    # by its norm; the same as scaling the parts by hand (float64, NumPy)
+    rng = np.random.default_rng(11)
+    labels = np.repeat(np.arange(4), 3)
+    g = rng.normal(size=(12, 10)) * 3.0
+    loc = rng.normal(size=(12, 5, 6)) * 2.0
+    scaled = loc / np.sqrt(np.maximum((loc ** 2).sum(axis=-1, keepdims=True), 1e-12))
+    got = trihard_reference(g, loc, labels, normalize_features="local", local_mining=mining)
+    want = trihard_reference(g, scaled, labels, normalize_features=False, local_mining=mining)
+    unscaled = trihard_reference(g, loc, labels, normalize_features=False, local_mining=mining)
+    both = trihard_reference(g, loc, labels, normalize_features="both", local_mining=mining)
+    assert got["global_loss"] == pytest.approx(want["global_loss"], abs=1e-12)
+    assert got["local_loss"] == pytest.approx(want["local_loss"], abs=1e-12)
+    np.testing.assert_allclose(got["grad_global"], unscaled["grad_global"], atol=1e-12)
+    assert got["local_loss"] != pytest.approx(unscaled["local_loss"], abs=1e-6)
+    assert got["global_loss"] != pytest.approx(both["global_loss"], abs=1e-6)
+
+
+def test_unaligned_local_distance_matrix_matches_brute_force():
+    from reference import unaligned_local_distance_matrix
+
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(5, 4, 3)), rng.normal(size=(7, 4, 3))
+    got = unaligned_local_distance_matrix(X, Y)
+    want = np.array([[sum(math.tanh(math.sqrt(((x[i] - y[i]) ** 2).sum()) / 2) for i in range(4))
+                      for y in Y] for x in X])
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    np.testing.assert_allclose(unaligned_local_distance_matrix(X.astype(np.float32),
+                                                               Y.astype(np.float32)), want,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="parts"):
+        unaligned_local_distance_matrix(X, Y[:, :3])

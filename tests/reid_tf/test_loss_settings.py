@@ -8,7 +8,7 @@ from reid_tf.config import ConfigError, TrainConfig
 from reid_tf.loss_settings import LossSettings, LossSettingsError, field_names
 
 NON_DEFAULT = {
-    "global_margin": 0.3, "local_margin": 0.2, "normalize_features": True,
+    "global_margin": 0.3, "local_margin": 0.2, "normalize_features": "local",
     "id_weight": 0.5, "global_weight": 1.5, "local_weight": 2.0,
     "local_mining": "local", "aligned": False, "label_smoothing": 0.1,
 }
@@ -49,7 +49,7 @@ def test_unknown_name_is_refused():
 
 
 def test_train_config_builds_and_validates_through_it():
-    cfg = TrainConfig(global_margin=0.3, local_margin=0.2, normalize_features=True,
+    cfg = TrainConfig(global_margin=0.3, local_margin=0.2, normalize_features="local",
                       id_weight=0.5, global_weight=1.5, local_weight=2.0,
                       local_mining="local", unaligned_local=True, label_smoothing=0.1)
     assert cfg.loss_settings() == LossSettings(**NON_DEFAULT)

@@ -13,7 +13,7 @@ RNG = np.random.default_rng(7)
 
 OPTIONS = [
     dict(normalize_features=n, local_mining=m, aligned=a)
-    for n, m, a in itertools.product((False, True), ("global", "local"), (True, False))
+    for n, m, a in itertools.product((False, True, "local"), ("global", "local"), (True, False))
 ]
 
 

@@ -1,64 +1,189 @@
-"""Plumbing of benchmarks/ablation.py with the training call replaced by a fake.
-
-The fake writes a ``metrics.json`` and a ``log.csv`` like ``train.py`` does, with
-metrics drawn from a seeded generator, so the aggregation can be checked
-against NumPy and the resumability by counting calls. No TensorFlow, no images.
-"""
+"""The ablation package: its statistics against independent oracles (SciPy's
+Student t, a brute-force bootstrap), the misalignment measure against the
+rendering geometry, the JSON shape, and an end-to-end run with the training
+replaced by a fake that writes what train.py writes (seconds, no TensorFlow
+training)."""
 
 import json
 import math
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from benchmarks import ablation
-from benchmarks.ablation import runner
+from benchmarks.ablation import cli, runner
+from benchmarks.ablation.stats import bootstrap_draws, identity_sums
+from data_prep.synthetic import misalignment_summary, stripe_offsets
 from reid_tf.run_dir import RunDir
 
-SEEDS = [0, 1, 2]
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def fake_metrics(variant, seed):
-    """Deterministic fake metrics of one (variant, seed)."""
+# ------------------------------------------------------------ Student t
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 12, 30, 200])
+def test_t_quantile_and_cdf_match_scipy(df):
+    for p in (0.5, 0.6, 0.9, 0.975, 0.995, 0.025):
+        assert ablation.t_quantile(p, df) == pytest.approx(sps.t.ppf(p, df), rel=1e-9, abs=1e-9)
+    for t in (-3.0, -0.4, 0.0, 0.7, 2.5, 10.0):
+        assert ablation.t_cdf(t, df) == pytest.approx(sps.t.cdf(t, df), rel=1e-10, abs=1e-12)
+
+
+def test_paired_t_interval_matches_scipy():
+    rng = np.random.default_rng(1)
+    for n in (2, 5, 9):
+        a, b = rng.normal(60, 3, n), rng.normal(58, 3, n)
+        diff, (lo, hi), count = ablation.paired_t(list(a), list(b))
+        d = a - b
+        want = sps.t.interval(0.95, n - 1, loc=d.mean(), scale=sps.sem(d))
+        assert count == n and diff == pytest.approx(d.mean(), abs=1e-12)
+        assert (lo, hi) == pytest.approx(want, abs=1e-9)
+    diff, ci, n = ablation.paired_t([1.0], [0.5])
+    assert diff == 0.5 and n == 1 and all(math.isnan(x) for x in ci)
+
+
+# ------------------------------------------------------------ bootstrap
+def _brute_bootstrap(a, b, pids, resamples, seed):
+    """Resample identities and recompute every metric from the query lists."""
+    ids = sorted(set(pids))
+    draws = bootstrap_draws(len(ids), resamples, seed)
+    values = []
+    for row in draws:
+        queries = [q for i in row for q in range(len(pids)) if pids[q] == ids[i]]
+        per_seed = []
+        for sa, sb in zip(a, b):
+            xa = [sa[q] for q in queries if not math.isnan(sa[q])]
+            xb = [sb[q] for q in queries if not math.isnan(sb[q])]
+            if not xa:
+                break
+            per_seed.append(sum(xa) / len(xa) - sum(xb) / len(xb))
+        else:
+            values.append(sum(per_seed) / len(per_seed))
+    full = []
+    for sa, sb in zip(a, b):
+        xa = [x for x in sa if not math.isnan(x)]
+        xb = [x for x in sb if not math.isnan(x)]
+        full.append(sum(xa) / len(xa) - sum(xb) / len(xb))
+    return sum(full) / len(full), np.quantile(values, [0.025, 0.975])
+
+
+def test_paired_bootstrap_matches_brute_force():
+    rng = np.random.default_rng(3)
+    pids = list(rng.integers(0, 15, 40))
+    for metric in ("hits", "ap"):
+        shape = (3, 40)
+        a = rng.integers(0, 2, shape).astype(float) if metric == "hits" else rng.random(shape)
+        b = rng.integers(0, 2, shape).astype(float) if metric == "hits" else rng.random(shape)
+        a[:, 5] = b[:, 5] = np.nan  # a query without a true match
+        diff, (lo, hi) = ablation.paired_bootstrap(a, b, pids, resamples=300, seed=4)
+        want_diff, (wlo, whi) = _brute_bootstrap(a.tolist(), b.tolist(), pids, 300, 4)
+        assert diff == pytest.approx(want_diff, abs=1e-12)
+        assert (lo, hi) == pytest.approx((wlo, whi), abs=1e-12)
+    with pytest.raises(ValueError, match="left out"):
+        ablation.paired_bootstrap([[1.0, np.nan]], [[1.0, 0.0]], [1, 2])
+
+
+def test_identity_sums():
+    ids, sums, counts = identity_sums([1.0, 0.5, np.nan, 2.0], [9, 4, 4, 9])
+    assert ids.tolist() == [4, 9] and sums.tolist() == [0.5, 3.0] and counts.tolist() == [1, 2]
+
+
+# ---------------------------------------------------------- misalignment
+def _brute_offsets(vertical_shift, scale_jitter, stripes, pairs, seed, height=448):
+    """Per pair: the pixel row of body point v in each image, as render_image
+    maps rows to person coordinates, turned into stripes."""
+    rng = np.random.default_rng(seed)
+    dy = rng.uniform(-vertical_shift, vertical_shift, size=(2, pairs))
+    scale = np.exp(rng.uniform(-scale_jitter, scale_jitter, size=(2, pairs)))
+    v = rng.uniform(0.0, 1.0, size=pairs)
+    rows = np.arange(height) + 0.5
+    out = []
+    for k in range(pairs):
+        where = []
+        for img in (0, 1):
+            box_h = 1.12 * scale[img, k]
+            top = 0.5 - box_h / 2.0 + dy[img, k]
+            v_rows = top + rows / height * box_h        # render_image: v of each row
+            # the fractional row at which v is crossed (outside the image: extrapolated)
+            where.append(np.interp(v[k], v_rows, rows, left=np.nan, right=np.nan) / height
+                         if v_rows[0] <= v[k] <= v_rows[-1] else (v[k] - top) / box_h)
+        out.append(stripes * abs(where[0] - where[1]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("shift, jitter, stripes", [(0.15, 0.2, 8), (0.35, 0.2, 7), (0.0, 0.3, 6)])
+def test_stripe_offsets_match_the_rendering_geometry(shift, jitter, stripes):
+    got = stripe_offsets(vertical_shift=shift, scale_jitter=jitter, stripes=stripes, pairs=300,
+                         seed=2)
+    want = _brute_offsets(shift, jitter, stripes, 300, 2)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    s = misalignment_summary(got)
+    assert s["share_ge_1_stripe"] == np.mean(want >= 1) and s["mean_offset_stripes"] == \
+        pytest.approx(want.mean())
+
+
+def test_misalignment_of_the_issue_settings():
+    # vertical_shift 0.15, scale_jitter 0.2, 8 stripes: 0.77 stripes, 31 % >= 1, 3 % >= 2
+    s = misalignment_summary(stripe_offsets(vertical_shift=0.15, scale_jitter=0.2, stripes=8))
+    assert s["mean_offset_stripes"] == pytest.approx(0.77, abs=0.01)
+    assert s["share_ge_1_stripe"] == pytest.approx(0.31, abs=0.01)
+    assert s["share_ge_2_stripes"] == pytest.approx(0.03, abs=0.01)
+    chosen = ablation.Settings()
+    s = misalignment_summary(stripe_offsets(vertical_shift=chosen.vertical_shift,
+                                            scale_jitter=chosen.scale_jitter,
+                                            stripes=chosen.stripes))
+    assert s["share_ge_1_stripe"] > 0.5  # the documented choice: a majority >= 1 stripe
+
+
+# --------------------------------------------------------------- fake runs
+def _fake_dump(path, variant, seed, local):
+    """A feature dump whose global features separate identities by a
+    variant- and seed-dependent amount."""
+    from reference import write_dump
+
     rng = np.random.default_rng([ablation.VARIANT_KEYS.index(variant), seed])
-    out = {"global": {m: float(rng.uniform(0.1, 0.9)) for m in ablation.METRICS}}
-    if ablation.BY_KEY[variant].local:
-        out["global+local"] = {m: float(rng.uniform(0.1, 0.9)) for m in ablation.METRICS}
-    return out
+    data = np.random.default_rng(99)
+    q_pid, g_pid = np.repeat(np.arange(1, 21), 2), np.repeat(np.arange(1, 21), 4)
+    centres = data.normal(size=(21, 8))
+
+    def split(pids, cam):
+        noise = 1.0 + 0.2 * ablation.VARIANT_KEYS.index(variant) + 0.1 * rng.random()
+        out = {"global": (centres[pids] + noise * rng.normal(size=(len(pids), 8))).astype(
+            np.float32), "pid": pids, "camid": np.full(len(pids), cam)}
+        if local:
+            out["local"] = rng.normal(size=(len(pids), 4, 3)).astype(np.float32)
+        return out
+
+    write_dump(str(path), split(q_pid, 1), split(g_pid, 2), protocol="market1501")
 
 
 class FakeTrainer:
-    """Replaces ``runner.train_run``: records calls, writes a finished run."""
+    """Replaces runner.train_run: writes a finished run directory (metrics,
+    dump, log.csv) like train.py, and records the arguments."""
 
-    def __init__(self, fail=()):
+    def __init__(self):
         self.calls = []
-        self.fail = set(fail)
 
     def __call__(self, args, run_dir, log_path, threads=None):
-        self.threads = threads
-        variant = run_dir.parent.name
-        seed = int(run_dir.name[len("seed"):])
-        self.calls.append((variant, seed, list(args)))
-        if (variant, seed) in self.fail:
-            return 1
-        run_dir.mkdir(parents=True, exist_ok=True)
-        after = fake_metrics(variant, seed)
-        summary = {"datasets": {"market1501": {"after": {k: dict(v, cmc=[0.0] * 50)
-                                                         for k, v in after.items()},
-                                               "before": after}},
-                   "train_seconds": 10.0 + seed, "total_seconds": 20.0}
-        (run_dir / "metrics.json").write_text(json.dumps(summary))
-        local = ablation.BY_KEY[variant].local
-        cols = ["epoch", "global_step", "lr", "loss", "global_loss", "id_loss", "id_accuracy"]
-        cols += ["local_loss"] if local else []
-        rows = [[1, 5, 0.001, 3.0, 1.0, 2.0, 0.1] + ([0.5] if local else []),
-                [2, 10, 0.001, 2.0, 0.6, 1.4, 0.4] + ([0.3] if local else [])]
-        if ablation.BY_KEY[variant].mutual:  # train.py's mutual columns
-            cols = [c if c in ("epoch", "global_step", "lr", "loss") else f"net1_{c}"
-                    for c in cols]
-        text = ",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
-        (run_dir / "log.csv").write_text(text)
-        RunDir(run_dir).set_status("finished")
+        self.calls.append((str(run_dir), list(args)))
+        run = RunDir(run_dir)
+        run.path.mkdir(parents=True, exist_ok=True)
+        variant = run.path.parent.name
+        seed = int(run.path.name[len("seed"):])
+        if variant.startswith("pretrain"):
+            variant = "baseline"
+        local = "--no-local" not in args
+        run.features_dir.mkdir(exist_ok=True)
+        _fake_dump(run.dump_path("synthetic"), variant, seed, local)
+        ds = {"protocol": "market1501", "num_query": 40, "num_gallery": 80,
+              "after": {"global": {"rank1": 0.5, "mAP": 0.4}}, "before": {}}
+        if "--mutual" in args:
+            ds["peer"] = {"after": {"global": {"rank1": 0.45, "mAP": 0.35}}, "before": {}}
+        run.metrics_path.write_text(json.dumps({"datasets": {"synthetic": ds},
+                                                "train_seconds": 3.0}))
+        run.log_path.write_text("epoch,loss,global_loss,id_loss\n1,3.0,1.0,2.0\n2,2.0,0.5,1.5\n")
+        (run.path / "model.keras").write_text("fake")
+        run.set_status("finished")
         return 0
 
 
@@ -66,278 +191,98 @@ class FakeTrainer:
 def fake(monkeypatch, tmp_path):
     trainer = FakeTrainer()
     monkeypatch.setattr(runner, "train_run", trainer)
+    monkeypatch.setattr(runner, "export_backbone",
+                        lambda model, out: out.write_bytes(HDF5_SIGNATURE + b"fake"))
     monkeypatch.setattr(runner, "prepare_data",
-                        lambda settings, work_dir, log: tmp_path / "data" / "prepared")
+                        lambda settings, work, log, pretrain=False: tmp_path / (
+                            "pre" if pretrain else "data"))
+    import benchmarks.ablation.shares as shares
+
+    monkeypatch.setattr(shares, "measure", lambda settings, run, seed: {
+        "rescaled_weights": [0.5, 2.0], "paper_weights": [0.01, 0.001], "target_share": 0.075,
+        "ratios": {}, "shares": {"paper": {"kl": 0.004, "metric": 1e-5},
+                                 "rescaled": {"kl": 0.07, "metric": 0.08}},
+        "batches": 4, "seed": seed})
     return trainer
 
 
 def _argv(tmp_path, *extra):
-    return ["--seeds", *map(str, SEEDS), "--epochs", "2", "--steps-per-epoch", "5",
-            "--work-dir", str(tmp_path / "work"), "--doc", str(tmp_path / "docs" / "ablation.md"),
-            "--plot", str(tmp_path / "docs" / "ablation.png"), *extra]
+    return ["--quick", "--seeds", "0", "1", "2", "--work-dir", str(tmp_path / "work"),
+            "--json", str(tmp_path / "docs" / "ablation.json"),
+            "--doc", str(tmp_path / "docs" / "ablation.md"), "--resamples", "200", *extra]
 
 
-# ------------------------------------------------------------ aggregation
-def test_mean_std_matches_numpy():
-    rng = np.random.default_rng(5)
-    for n in (2, 3, 7):
-        x = rng.uniform(size=n)
-        mean, std, count = ablation.mean_std(list(x))
-        assert count == n
-        assert mean == pytest.approx(np.mean(x), abs=1e-12)
-        assert std == pytest.approx(np.std(x, ddof=1), abs=1e-12)
-    mean, std, count = ablation.mean_std([0.25])
-    assert (mean, count) == (0.25, 1) and math.isnan(std)
-    mean, std, count = ablation.mean_std([0.2, float("nan"), None, 0.4])
-    assert count == 2 and mean == pytest.approx(0.3)
-    assert all(math.isnan(v) for v in ablation.mean_std([])[:2])
-
-
-def test_aggregate_matches_numpy_on_fake_runs():
-    runs = {v: {s: {"metrics": fake_metrics(v, s), "curves": {}, "train_seconds": 1.0}
-                for s in SEEDS} for v in ablation.VARIANT_KEYS}
-    runs["baseline"][3] = {"error": "train.py exited with status 1"}
-    agg = ablation.aggregate(runs, ablation.VARIANTS)
-    for v in ablation.VARIANTS:
-        row = agg[v.key]
-        assert row["n"] == 3 and row["seeds"] == SEEDS
-        assert row["failed"] == ([3] if v.key == "baseline" else [])
-        kinds = ("global", "global+local") if v.local else ("global",)
-        assert ("global+local" in row) == v.local
-        for kind in kinds:
-            for m in ablation.METRICS:
-                x = np.array([fake_metrics(v.key, s)[kind][m] for s in SEEDS])
-                mean, std, n = row[kind][m]
-                assert n == 3
-                assert mean == pytest.approx(x.mean(), abs=1e-12)
-                assert std == pytest.approx(x.std(ddof=1), abs=1e-12)
-
-
-def test_compare_verdicts():
-    def agg(a, b):
-        return {"alignedreid": {"global": {"rank1": a}}, "baseline": {"global": {"rank1": b}},
-                "gl_baseline": {"global": {"rank1": b}}, "alignedreid_mm": {"global": {"rank1": a}}}
-
-    nan = float("nan")
-    first = lambda a, b: ablation.compare(agg(a, b))[0]
-    assert first((0.60, 0.01, 3), (0.50, 0.02, 3))["verdict"] == "holds"
-    assert first((0.51, 0.02, 3), (0.50, 0.02, 3))["verdict"] == "within spread"
-    assert first((0.40, 0.02, 3), (0.50, 0.03, 3))["verdict"] == "reversed"
-    assert first((0.60, nan, 1), (0.50, nan, 1))["verdict"] == "no spread (1 seed)"
-    c = first((0.60, 0.01, 3), (0.50, 0.04, 3))
-    assert c["diff"] == pytest.approx(0.10) and c["spread"] == pytest.approx(0.04)
-    assert ablation.compare({})[0]["verdict"] == "missing"
-
-
-# ----------------------------------------------------------------- tables
-def test_format_table_rows_and_cells():
-    agg = {"baseline": {"n": 3, "global": {"rank1": (0.5, 0.0123, 3), "rank5": (0.7, 0.01, 3),
-                                           "mAP": (0.4, 0.02, 3)}},
-           "alignedreid": {"n": 1, "global": {"rank1": (0.61, float("nan"), 1),
-                                              "rank5": (0.8, float("nan"), 1),
-                                              "mAP": (0.45, float("nan"), 1)}}}
-    text = ablation.format_table(agg, ablation.VARIANTS)
-    lines = text.splitlines()
-    assert lines[0].split(" | ")[0].strip() == "variant"
-    assert len(lines) == 4  # header, rule, two variants (missing ones are left out)
-    assert "50.0 ± 1.2" in lines[2] and "40.0 ± 2.0" in lines[2]
-    assert "61.0" in lines[3] and "±" not in lines[3]
-    assert lines[2].count("omitted") == 2  # paper columns: not found, not guessed
-    md = ablation.format_table(agg, ablation.VARIANTS, markdown=True).splitlines()
-    assert all(line.count("|") == md[0].count("|") for line in md)
-    assert md[0].count("|") == 9  # 8 columns
-    assert "global+local" not in ablation.format_table(agg, ablation.VARIANTS,
-                                                       kind="global+local")
-
-
-def test_fmt_pm():
-    assert ablation.fmt_pm(0.123456, 0.0049) == "12.3 ± 0.5"
-    assert ablation.fmt_pm(float("nan"), 0.1) == "n/a"
-    assert ablation.fmt_pm(0.5, float("nan")) == "50.0"
-
-
-# ------------------------------------------------------- end-to-end plumbing
-def test_runs_flags_resume_and_doc(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--note", "first")) == 0
-    assert len(fake.calls) == len(ablation.VARIANTS) * len(SEEDS)
-    out = capsys.readouterr().out
-    assert "Baseline" in out and "AlignedReID + MM" in out and "±" in out
-
-    # identical data, schedule and seed flags; variants differ only by their flags
-    def options(args):
-        """{flag: tuple of its values}; every flag given once."""
-        out, flag = {}, None
-        for a in args:
-            if a.startswith("--"):
-                assert a not in out, (a, args)
-                flag, out[a] = a, ()
-            else:
-                out[flag] += (a,)
-        return out
-
-    own = {"--no-local", "--unaligned-local", "--mutual", "--mutual-kl-weight",
-           "--mutual-metric-weight", "--run-dir"}
-    by_seed = {}
-    for variant, seed, args in fake.calls:
-        opts = options(args)
-        by_seed.setdefault(seed, set()).add(
-            tuple(sorted((k, v) for k, v in opts.items() if k not in own)))
-        assert opts["--seed"] == (str(seed),) and opts["--epochs"] == ("2",)
-        assert opts["--steps-per-epoch"] == ("5",) and opts["--data"] == (
-            str(tmp_path / "data" / "prepared"),)
-        assert opts["--run-dir"] == (str(ablation.run_dir_of(
-            next((tmp_path / "work").glob("cfg-*")), variant, seed)),)
-    assert all(len(v) == 1 for v in by_seed.values())
-    flags = {v: a for v, s, a in fake.calls if s == 0}
-    assert "--no-local" in flags["baseline"] and "--mutual" not in flags["baseline"]
-    assert "--unaligned-local" in flags["gl_baseline"]
-    assert "--no-local" not in flags["alignedreid"] and "--unaligned-local" not in \
-        flags["alignedreid"] and "--mutual" not in flags["alignedreid"]
-    mc, mm = flags["alignedreid_mc"], flags["alignedreid_mm"]
-    assert float(mc[mc.index("--mutual-metric-weight") + 1]) == 0.0
-    assert float(mm[mm.index("--mutual-metric-weight") + 1]) > 0.0
-    assert float(mc[mc.index("--mutual-kl-weight") + 1]) == \
-        float(mm[mm.index("--mutual-kl-weight") + 1]) > 0.0
-
-    # resumable: nothing is trained again; a removed run is retrained alone
+def test_end_to_end_with_fake_training(fake, tmp_path, capsys):
     assert ablation.main(_argv(tmp_path)) == 0
-    assert len(fake.calls) == 15
-    run = ablation.run_dir_of(next((tmp_path / "work").glob("cfg-*")), "gl_baseline", 1)
-    (run / "metrics.json").unlink()
+    data = json.loads((tmp_path / "docs" / "ablation.json").read_text())
+    # the contract: exactly these keys, rank-1 and mAP in percent
+    assert sorted(data) == ["claims", "misalignment", "test", "variants"]
+    assert sorted(data["variants"]) == sorted(v.label for v in ablation.VARIANTS)
+    for row in data["variants"].values():
+        assert sorted(row) == ["mAP", "rank1", "seeds"] and row["seeds"] == [0, 1, 2]
+        assert all(0 <= x <= 100 for x in row["rank1"] + row["mAP"])
+    assert data["test"] == {"queries": 40, "gallery": 80}
+    assert sorted(data["misalignment"]) == ["mean_offset_stripes", "share_ge_1_stripe",
+                                            "share_ge_2_stripes"]
+    methods = {c["method"] for c in data["claims"]}
+    assert methods == {"paired t over seeds", "paired bootstrap over test identities"}
+    for c in data["claims"]:
+        assert sorted(c) == ["a", "b", "ci95", "diff", "method", "metric"]
+        a, b = data["variants"][c["a"]], data["variants"][c["b"]]
+        want = np.mean(np.array(a[c["metric"]]) - np.array(b[c["metric"]]))
+        assert c["diff"] == pytest.approx(want, abs=2e-3)
+        assert c["ci95"][0] <= c["diff"] <= c["ci95"][1]
+    pairs = {(c["a"], c["b"]) for c in data["claims"]}
+    assert {("AlignedReID", "Baseline"), ("AlignedReID", "GL-Baseline"),
+            ("GL-Baseline", "Baseline"), ("AlignedReID+MM", "AlignedReID")} <= pairs
+    runs = [(d, a) for d, a in fake.calls if "/cfg-" in d]
+    for d, args in runs:
+        # one pretraining is network 1's start in every run (as ImageNet weights would be)
+        assert args[args.index("--weights") + 1].endswith("seed0.weights.h5")
+        assert args[args.index("--normalize-features") + 1] == "local"
+        if "--mutual" in args:
+            assert args[args.index("--peer-weights") + 1].endswith("seed1000.weights.h5")
+    assert sum("/pretrain-" in d for d, _ in fake.calls) == 2
+    rescaled = [a for d, a in runs if "alignedreid_mm_rescaled" in d]
+    assert rescaled and all(float(a[a.index("--mutual-kl-weight") + 1]) == 0.5 for a in rescaled)
+    page = (tmp_path / "docs" / "ablation.md").read_text()
+    assert "Quick run" in page and "NOT evidence" in page and "Not run yet" in page
+    assert "| AlignedReID - Baseline | rank-1 |" in page
+    # resumable: a second invocation trains nothing
+    n = len(fake.calls)
     assert ablation.main(_argv(tmp_path)) == 0
-    assert [(v, s) for v, s, _ in fake.calls[15:]] == [("gl_baseline", 1)]
-    # finished without metrics: trained afresh (train.py refuses a finished run otherwise)
-    assert "--overwrite" in fake.calls[15][2]
-    assert not any("--overwrite" in args for _, _, args in fake.calls[:15])
-
-    # the page: table with the numpy means, the plot, one history entry (same key)
-    doc = (tmp_path / "docs" / "ablation.md").read_text()
-    x = np.array([fake_metrics("alignedreid", s)["global"]["rank1"] for s in SEEDS])
-    assert f"{100 * x.mean():.1f} ± {100 * x.std(ddof=1):.1f}" in doc
-    assert "## Configurations tried" in doc and "python -m benchmarks.ablation" in doc
-    assert (tmp_path / "docs" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
-    history = ablation.read_history(tmp_path / "docs" / "ablation.md")
-    assert len(history) == 1 and history[0]["note"] == "first"
-    assert history[0]["summary"]["alignedreid"]["local_loss"] == [0.5, 0.3]
-
-    # another configuration is added to the history, in its own run directories
-    assert ablation.main(_argv(tmp_path, "--vertical-shift", "0.3", "--note", "stronger")) == 0
-    assert len(fake.calls) == 16 + 15
-    history = ablation.read_history(tmp_path / "docs" / "ablation.md")
-    assert [h["note"] for h in history] == ["first", "stronger"]
-    assert len(list((tmp_path / "work").glob("cfg-*"))) == 2
-
-
-def test_quiet_and_json_path(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--quiet",
-                               "--json", str(tmp_path / "r.json"))) == 0
-    out, err = capsys.readouterr()
-    assert err == "" and "Baseline" in out
-    assert (tmp_path / "docs" / "ablation.md").is_file()
-    data = json.loads((tmp_path / "r.json").read_text())
-    assert data["variants"]["baseline"]["global"]["mAP"]["n"] == 3
-    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--report-only")) == 0
+    assert len(fake.calls) == n
+    # a stored result per (variant, seed) holds the per-query values
+    stored = next((tmp_path / "work").glob("cfg-*/alignedreid/seed0.json"))
+    result = json.loads(stored.read_text())
+    assert len(result["rank1_hit"]) == len(result["AP"]) == len(result["query_pid"]) == 40
+    assert result["rank1"] == pytest.approx(100 * np.mean(result["rank1_hit"]))
+    assert result["local_check"]["aligned"]["rank1"] >= 0
     assert "wrote" in capsys.readouterr().err
 
 
-def test_report_only_and_json(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "-")) == 0
-    assert fake.calls == []
-    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "alignedreid")) == 0
-    capsys.readouterr()
-    assert ablation.main(_argv(tmp_path, "--report-only", "--json", "-", "--variants", "baseline",
-                               "alignedreid")) == 0
-    assert len(fake.calls) == 6
-    data = json.loads(capsys.readouterr().out)
-    g = data["variants"]["alignedreid"]["global"]["mAP"]
-    x = np.array([fake_metrics("alignedreid", s)["global"]["mAP"] for s in SEEDS])
-    assert g["mean"] == pytest.approx(x.mean(), abs=1e-5) and g["n"] == 3
-    assert data["variants"]["baseline"]["diagnostics"]["train_seconds"] == pytest.approx(11.0)
+def test_usage_errors(tmp_path, capsys):
+    for argv in (["--seeds", "1", "1"], ["--target-share", "2"], ["--knob", "nope=1"],
+                 ["--epochs", "0"], ["--resamples", "5"]):
+        assert ablation.main(argv + ["--work-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ablation: error: ")
 
 
-def test_failed_run_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
-    trainer = FakeTrainer(fail={("alignedreid", 1)})
-    monkeypatch.setattr(runner, "train_run", trainer)
-    monkeypatch.setattr(runner, "prepare_data", lambda s, w, log: tmp_path / "d")
-    assert ablation.main(_argv(tmp_path, "--variants", "alignedreid")) == 0
-    out = capsys.readouterr().out
-    assert "failed runs: AlignedReID seed 1" in out
-    agg_line = next(ln for ln in out.splitlines() if ln.startswith("AlignedReID "))
-    assert agg_line.split("|")[2].strip() == "2"  # two seeds with results
-
-
-@pytest.mark.parametrize("extra, message", [
-    (["--knob", "vertical_shift=0.3"], "--knob: vertical_shift has its own option"),
-    (["--knob", "nonsense=1"], "--knob: unknown generator knob 'nonsense'"),
-    (["--knob", "noise"], "--knob: expected NAME=VALUE"),
-    (["--seeds", "1", "1"], "--seeds: expected distinct"),
-    (["--epochs", "0"], "--epochs: must be >= 1"),
-])
-def test_usage_errors_are_one_line(fake, tmp_path, capsys, extra, message):
-    assert ablation.main(_argv(tmp_path, *extra)) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0]
-    assert fake.calls == []
-
-
-def test_parallel_jobs_give_the_same_table(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--jobs", "2", "--json", "-")) == 0
-    assert len(fake.calls) == 15 and fake.threads >= 1
-    parallel = json.loads(capsys.readouterr().out)["variants"]
-    expected = ablation.aggregate(
-        {v: {s: {"metrics": fake_metrics(v, s), "curves": {}} for s in SEEDS}
-         for v in ablation.VARIANT_KEYS}, ablation.VARIANTS)
-    for key, row in expected.items():
-        for m in ablation.METRICS:
-            assert parallel[key]["global"][m]["mean"] == pytest.approx(row["global"][m][0],
-                                                                       abs=1e-5)
-
-
-def test_analysis_is_kept_when_the_page_is_regenerated(fake, tmp_path):
-    notes = tmp_path / "findings.md"
-    notes.write_text("## Findings\n\nThe local loss decreases.\n")
-    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--analysis",
-                               str(notes))) == 0
-    doc = tmp_path / "docs" / "ablation.md"
-    assert "The local loss decreases." in doc.read_text()
-    assert ablation.main(_argv(tmp_path, "--variants", "baseline", "--report-only")) == 0
-    assert doc.read_text().count("The local loss decreases.") == 1
-    assert ablation.read_analysis(doc).startswith("## Findings")
-
-
-@pytest.mark.parametrize("variant", ablation.VARIANT_KEYS)
-def test_train_argv_parses_back_to_the_run_config(variant, tmp_path):
-    """train.py's own parser turns the rendered arguments into the same TrainConfig."""
-    from reid_tf.train_cli import parse_config
-
-    settings = ablation.Settings(decay_epoch=3, epochs=5, lr=2e-3, P=6,
-                                 normalize_features=variant != "baseline")
-    v = ablation.BY_KEY[variant]
-    extra = dict(data=[str(tmp_path / "prepared")], run_dir=str(tmp_path / "run"),
-                 quiet=True, json="-", checkpoint_every=7, keep_checkpoints=1)
-    cfg = settings.train_config(v, 4, **extra)
-    assert parse_config(settings.train_argv(v, 4, **extra)) == cfg
-    assert (cfg.seed, cfg.P, cfg.lr_milestones, cfg.lr_values) == (4, 6, [3], [2e-3, 2e-4])
-    assert cfg.no_local == (variant == "baseline")
-    assert cfg.unaligned_local == (variant == "gl_baseline")
-    assert cfg.mutual == (v.mutual is not None)
-    if v.mutual:
-        assert cfg.mutual_metric_weight == (settings.metric_weight if v.mutual == "mm" else 0.0)
-
-
-def test_train_py_refusals_are_usage_errors(fake, tmp_path, capsys):
-    assert ablation.main(_argv(tmp_path, "--P", "1")) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--P: must be >= 2" in err[0]
-    assert fake.calls == []
-
-
-def test_import_does_not_load_tensorflow():
-    import subprocess
-    import sys
-
-    code = "import benchmarks.ablation, sys; print('tensorflow' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=str(runner.REPO))
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "False"
+def test_blocks_and_commands(tmp_path):
+    s, seeds, variants = ablation.settings_from_args(
+        ablation.build_parser().parse_args(["--block", "table2"]))
+    assert seeds == [0, 1, 2, 3, 4]
+    assert [v.key for v in variants] == ["alignedreid", "alignedreid_mm",
+                                         "alignedreid_mm_rescaled"]
+    assert cli.block_commands(["--epochs", "3", "--note", "x"], False) == [
+        "python -m benchmarks.ablation --epochs 3 --block table1",
+        "python -m benchmarks.ablation --epochs 3 --block table2"]
+    w = tmp_path / "w.weights.h5"
+    w.write_bytes(HDF5_SIGNATURE + b"fake")
+    cfg = s.train_config(ablation.BY_KEY["alignedreid_mm"], 2, weights=str(w),
+                         peer_weights=str(w))
+    assert (cfg.mutual_kl_weight, cfg.mutual_metric_weight) == (0.01, 0.001)
+    assert cfg.normalize_features == "local" and not cfg.eval_untrained
+    pre = s.pretrain_config(3)
+    assert pre.no_local and pre.global_weight == 0.0 and pre.id_weight == 1.0
