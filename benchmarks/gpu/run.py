@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STEP_PARTS = ("keras-jax", "keras-torch", "torch", "keras-torch-jit")
 PARTS = STEP_PARTS + ("train",)
 DEFAULT_PARTS = ("keras-jax", "keras-torch", "torch", "train")
+_MIN_PART_S = 20
 
 
 def _size(text):
@@ -70,8 +71,12 @@ def build_parser():
     parser.add_argument("--train-epochs", type=int, default=8, help="training part: epochs")
     parser.add_argument("--train-steps", type=int, default=40,
                         help="training part: batches per epoch")
-    parser.add_argument("--train-timeout", type=float, default=200,
+    parser.add_argument("--train-timeout", type=float, default=240,
                         help="seconds the training part may take")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for everything: a part is cut short, or skipped, "
+                             "so that the whole run ends within this (default 540; "
+                             "--tiny: 1800)")
     parser.add_argument("--tiny", action="store_true",
                         help="CPU size: tiny models and images, 2 timed steps")
     return parser
@@ -81,6 +86,9 @@ def _tiny(args):
     args.sizes = [(64, 32)]
     args.steps, args.warmup = 2, 1
     args.train_epochs, args.train_steps = 2, 2
+    # a busy CPU is slow at compiling; the tiny parts get more room
+    args.part_timeout = max(args.part_timeout, 600)
+    args.train_timeout = max(args.train_timeout, 600)
 
 
 def _worker_argv(part, height, width, args):
@@ -124,11 +132,17 @@ def _run(argv, env, timeout, cwd=None):
     return done.returncode, done.stdout, done.stderr, time.perf_counter() - start
 
 
-def run_step(part, height, width, args):
+def _timeout_error(code, err, out, timeout):
+    if code is None:
+        return f"timed out after {timeout:.0f} s"
+    return f"exit {code}: {_last_line(err) or _last_line(out)}"
+
+
+def run_step(part, height, width, args, timeout):
     """One step measurement in a subprocess; a dict with ``error`` when it failed."""
     backend = {"keras-jax": "jax", "keras-torch": "torch", "keras-torch-jit": "torch"}.get(part)
     code, out, err, seconds = _run(_worker_argv(part, height, width, args), _env(backend),
-                                   args.part_timeout, cwd=ROOT)
+                                   timeout, cwd=ROOT)
     row = {"part": part, "height": height, "width": width, "wall_s": seconds}
     if code == 0:
         try:
@@ -136,8 +150,7 @@ def run_step(part, height, width, args):
             return row
         except ValueError:
             pass
-    row["error"] = (f"timed out after {args.part_timeout:.0f} s" if code is None
-                    else f"exit {code}: {_last_line(err) or _last_line(out)}")
+    row["error"] = _timeout_error(code, err, out, timeout)
     return row
 
 
@@ -184,17 +197,16 @@ def read_training(run_dir, summary):
     return rows
 
 
-def run_training(args):
+def run_training(args, timeout):
     """``train.py`` for a few epochs; the per-epoch curve or an ``error``."""
     with tempfile.TemporaryDirectory(prefix="gpu_bench_train_") as tmp:
         run_dir = Path(tmp) / "run"
         code, out, err, seconds = _run(_train_argv(args, run_dir), _env(args.train_backend),
-                                       args.train_timeout, cwd=tmp)
+                                       timeout, cwd=tmp)
         result = {"backend": args.train_backend, "wall_s": seconds,
                   "epochs": args.train_epochs, "steps_per_epoch": args.train_steps}
         if code != 0:
-            result["error"] = (f"timed out after {args.train_timeout:.0f} s" if code is None
-                               else f"exit {code}: {_last_line(err) or _last_line(out)}")
+            result["error"] = _timeout_error(code, err, out, timeout)
             return result
         summary = json.loads(_last_line(out))
         result["train_seconds"] = summary.get("train_seconds")
@@ -239,19 +251,30 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.tiny:
         _tiny(args)
+    if args.budget is None:
+        args.budget = 1800 if args.tiny else 540
     start = time.perf_counter()
     results = {"settings": {k: v for k, v in vars(args).items()}, "steps": []}
     jobs = [(part, h, w) for part in args.parts if part in STEP_PARTS for h, w in args.sizes]
+    def remaining():
+        return args.budget - (time.perf_counter() - start)
+
     for index, (part, height, width) in enumerate(jobs, start=1):
-        print(f"[{index}/{len(jobs)}] {part} {height}x{width} ...", file=sys.stderr, flush=True)
-        row = run_step(part, height, width, args)
+        print(f"[{index}/{len(jobs)}] {part} {height}x{width} ({remaining():.0f} s of the "
+              "budget left) ...", file=sys.stderr, flush=True)
+        if remaining() < _MIN_PART_S:
+            row = {"part": part, "height": height, "width": width, "wall_s": 0.0,
+                   "error": "skipped: the time budget (--budget) is spent"}
+        else:
+            row = run_step(part, height, width, args, min(args.part_timeout, remaining()))
         print(f"    {_fmt(row.get('images_per_s'), '{:.1f} images/s')} "
               f"({row['wall_s']:.0f} s) {row.get('error', '')}", file=sys.stderr, flush=True)
         results["steps"].append(row)
     if "train" in args.parts:
         print(f"training: train.py, KERAS_BACKEND={args.train_backend} ...", file=sys.stderr,
               flush=True)
-        results["training"] = run_training(args)
+        results["training"] = run_training(args, max(min(args.train_timeout, remaining()),
+                                                     _MIN_PART_S))
     results["total_seconds"] = time.perf_counter() - start
     text = markdown(results)
     atomic_write_json(args.json, results)
