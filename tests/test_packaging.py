@@ -149,7 +149,7 @@ def test_every_import_of_the_core_is_an_install_requirement(package):
 def test_every_install_requirement_is_imported():
     distributions = importlib.metadata.packages_distributions()
     imported = set()
-    for package in CORE_PACKAGES:
+    for package in CORE_PACKAGES + ("reid_tf",):
         for module in _third_party_imports(package):
             imported |= {_normalise(d) for d in distributions.get(module, [])}
     for name in _install_requires():
