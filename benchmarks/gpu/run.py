@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,16 +121,22 @@ def _last_line(text):
 
 
 def _run(argv, env, timeout, cwd=None):
-    """(returncode or None on timeout, stdout, stderr, seconds)."""
+    """(returncode or None on timeout, stdout, stderr, seconds).
+
+    The command runs in a session of its own; on timeout the whole session
+    (data-loading workers too) is killed.
+    """
     start = time.perf_counter()
-    try:
-        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout
-        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
-        return None, out or "", err or "", time.perf_counter() - start
-    return done.returncode, done.stdout, done.stderr, time.perf_counter() - start
+    with subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            code = None
+    return code, out or "", err or "", time.perf_counter() - start
 
 
 def _timeout_error(code, err, out, timeout):

@@ -122,3 +122,28 @@ def test_tiny_benchmark_training_curve(tiny_run):
         assert 0 <= row["rank1_global"] <= 1 and 0 <= row["rank1_global_local"] <= 1
     assert all(np.isfinite(row["loss"]) and row["loss"] > 0 for row in curve[1:])
     assert "| epoch | loss | rank-1 global | rank-1 global+local |" in md
+
+
+def test_a_part_that_runs_out_of_time_is_a_row_saying_so():
+    from benchmarks.gpu import run
+
+    args = run.build_parser().parse_args(["--tiny"])
+    run._tiny(args)
+    row = run.run_step("torch", 64, 32, args, timeout=0.01)
+    assert row["error"] == "timed out after 0 s" and "images_per_s" not in row
+    md = run.markdown({"steps": [row]})
+    assert "| torch | 64x32 | - | - | - | - | - | - | timed out after 0 s |" in md
+
+
+def test_training_curve_is_read_from_the_run(tmp_path):
+    from benchmarks.gpu import run
+
+    (tmp_path / "log.csv").write_text(
+        "epoch,loss,syn/global/rank1,syn/global+local/rank1\n1,4.5,0.25,0.5\n2,3.5,0.5,0.75\n")
+    summary = {"datasets": {"syn": {"before": {"global": {"rank1": 0.125},
+                                               "global+local": {"rank1": 0.0}}}}}
+    assert run.read_training(tmp_path, summary) == [
+        {"epoch": 0, "loss": None, "rank1_global": 0.125, "rank1_global_local": 0.0},
+        {"epoch": 1, "loss": 4.5, "rank1_global": 0.25, "rank1_global_local": 0.5},
+        {"epoch": 2, "loss": 3.5, "rank1_global": 0.5, "rank1_global_local": 0.75},
+    ]
