@@ -164,10 +164,11 @@ def _in_core(entry):
 @pytest.fixture(scope="module")
 def core_env(tmp_path_factory):
     site = tmp_path_factory.mktemp("core_only_site")
-    packages = Path(sysconfig.get_paths()["purelib"])
-    for entry in packages.iterdir():
-        if _in_core(entry):
-            (site / entry.name).symlink_to(entry)
+    folders = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
+    for folder in sorted(folders):
+        for entry in folder.iterdir():
+            if _in_core(entry) and not (site / entry.name).exists():
+                (site / entry.name).symlink_to(entry)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site)])
     env.pop("KERAS_BACKEND", None)
