@@ -125,7 +125,7 @@ def build_trainer(cfg, num_classes):
 
 
 def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
-                 strategy, csv=True, verbose=1, callbacks=()):
+                 strategy, csv=True, verbose=1, callbacks=(), loggers=()):
     """Runs the remaining epochs, one ``fit()`` call per epoch (under the
     ``multiworker`` strategy, one
     :meth:`reid_tf.distributed.DistributedLoop.fit_epoch` call per epoch,
@@ -145,6 +145,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         csv: write the epoch CSV (False on non-chief workers).
         verbose: 0, 1 (progress bar) or 2 (a line per epoch).
         callbacks: extra Keras callbacks, called before the run's own.
+        loggers: Keras callbacks that see each epoch's complete logs (loss
+            terms, ``lr``, periodic metrics), such as ``TensorBoard``.
 
     Returns:
         dict with ``epochs_done`` and ``last_logs``.
@@ -155,7 +157,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     import tensorflow as tf
 
     from reid_tf.callbacks import Position, standard_callbacks
-    from reid_tf.data import make_train_dataset, scan_images
+    from reid_tf.train_data import scan_training_images, training_batches
 
     start_epoch = start["epoch"] if start else 0
     start_step = start["step"] if start else 0
@@ -166,6 +168,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     def on_save(path, epoch, step, global_step):
         where = f"epoch {epoch + 1}, step {step}" if step else f"end of epoch {epoch}"
         run.log_event(f"checkpoint {os.path.basename(path)}: {where} (global step {global_step})")
+        run.set_status("running", checkpoint={"epoch": epoch, "step": step,
+                                              "global_step": global_step})
 
     all_callbacks, guard = standard_callbacks(
         position=position, state=state, csv_path=run.log_path if csv else None,
@@ -174,11 +178,10 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         lr_values=cfg.lr_values, checkpoint_every=cfg.checkpoint_every, evaluate=evaluate,
         eval_every=cfg.eval_every, on_save=on_save,
         pending_metrics=start["metric_state"] if start and start_step else None,
-        epochs=cfg.epochs, verbose=verbose, extra=callbacks,
+        epochs=cfg.epochs, verbose=verbose, extra=callbacks, loggers=loggers,
     )
-    crop = None if cfg.crop == "none" else cfg.crop
     paths, labels = train_split.paths, train_split.labels
-    readable = scan_images(paths)
+    readable = scan_training_images(cfg, paths)
     if not readable.all():
         log(f"skipping {int((~readable).sum())} unreadable training image(s), "
             f"first: {paths[~readable][0]}")
@@ -197,11 +200,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         steps = cfg.steps_per_epoch - first
         # first_batch: a resumed epoch starts at its next batch without
         # loading the images of the batches already done
-        dataset = make_train_dataset(
-            paths, labels, P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size),
-            flip=cfg.flip, crop=crop, seed=cfg.seed * 1_000_003 + epoch,
-            deterministic=True, scan=False, first_batch=first,
-        ).take(steps)
+        dataset = training_batches(cfg, paths, labels, epoch=epoch, first_batch=first,
+                                   steps=steps)
         try:
             with contextlib.redirect_stdout(sys.stderr), strategy.scope():
                 if loop is not None:
