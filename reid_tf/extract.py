@@ -194,7 +194,8 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         with Progress(len(paths), desc, enabled=progress) as bar:
             try:
                 for images in dataset:
-                    out = model.predict_on_batch(images)
+                    # a NumPy batch: every backend's predict takes one
+                    out = model.predict_on_batch(np.asarray(images))
                     for key, value in out.items():
                         if key == "local" and not local:
                             continue

@@ -121,6 +121,35 @@ def prepare_synthetic(cfg, log):
                            "({error})", root=root, error=exc.strerror or exc) from None
 
 
+def training_batches(cfg, paths, labels, *, epoch, first_batch, steps):
+    """The training batches of one epoch: ``steps`` P x K batches from batch
+    ``first_batch`` on (a resumed epoch skips the batches already done
+    without loading their images).
+
+    The batches are a function of the run's seed and the epoch, so a resumed
+    run sees the same batches as an uninterrupted one.
+
+    Args:
+        cfg: resolved ``TrainConfig``.
+        paths, labels: the readable training images and their labels.
+        epoch: 0-based epoch.
+        first_batch: index of the epoch's first batch to yield.
+        steps: batches to yield.
+
+    Returns:
+        a dataset ``fit()`` accepts, yielding ``(images [P*K, H, W, 3]
+        float32, labels [P*K] integers)``.
+    """
+    from reid_tf.data import make_train_dataset
+
+    crop = None if cfg.crop == "none" else cfg.crop
+    return make_train_dataset(
+        paths, labels, P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size),
+        flip=cfg.flip, crop=crop, seed=cfg.seed * 1_000_003 + epoch,
+        deterministic=True, scan=False, first_batch=first_batch,
+    ).take(steps)
+
+
 def load_datasets(cfg, log):
     """The training split and the test sets of a run.
 
