@@ -45,7 +45,10 @@ def l2_normalize(x, axis=-1):
         [0.6, 0.8]
     """
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    return x / ops.sqrt(ops.maximum(sq, _NORM_EPS))
+    # max(sq, eps) keeping the dtype on every backend (Keras' torch maximum
+    # computes float64 in float32)
+    return x / ops.sqrt(ops.where(ops.greater_equal(sq, _NORM_EPS), sq,
+                                  ops.full_like(sq, _NORM_EPS)))
 
 
 def _first_index_where(mask):
@@ -285,7 +288,9 @@ def metric_mutual_loss(dist1, dist2):
     m2 = ops.cast(dist2, m1.dtype)
     first = ops.square(ops.stop_gradient(m1) - m2)
     second = ops.square(m1 - ops.stop_gradient(m2))
-    return ops.mean(first + second)
+    total = first + second
+    # the mean as sum / count: Keras' torch mean computes float64 in float32
+    return ops.sum(total) / ops.cast(ops.shape(total)[0] * ops.shape(total)[1], total.dtype)
 
 
 def classification_mutual_loss(logits1, logits2):
