@@ -94,7 +94,11 @@ def pairwise_distance(a, b, squared=False):
 
 
 def _tanh_half(norm):
-    return ops.tanh(norm / 2)
+    # tanh(n / 2) = (1 - e^-n) / (1 + e^-n) for the norms n >= 0 here: no
+    # overflow, and the dtype is kept on every backend (Keras' JAX tanh
+    # computes float64 in float32)
+    e = ops.exp(-norm)
+    return (1 - e) / (1 + e)
 
 
 def local_part_distances(x, y):
