@@ -24,7 +24,6 @@ import numpy as np
 from reference import normalize_rows
 from reid_common import Progress, same_file
 from reid_tf.keras_files import keras_file_problem
-from reid_tf.tf_startup import import_tensorflow
 
 
 class ExtractError(ValueError):
@@ -88,7 +87,9 @@ def load_model(path):
     problem = keras_file_problem(path, "model")
     if problem:
         raise ExtractError("model", problem)
-    import_tensorflow()
+    from reid_tf.backend import backend_name
+
+    backend_name()  # loads Keras (and TensorFlow, start-up lines filtered, under it)
     import keras
 
     import reid_tf.layers  # noqa: F401  (registers the layers of earlier files)
