@@ -1,13 +1,16 @@
-"""Throughput of the training input pipeline against a plain tf.data baseline.
+"""Throughput of the training input pipelines against a plain tf.data baseline.
 
-Both read the same 128x64 JPEGs and produce augmented, normalised
-[P*K, 256, 128, 3] float32 batches:
+All read the same 128x64 JPEGs and produce augmented [P*K, 256, 128, 3]
+float32 batches:
 
 - ``plain``: ``from_tensor_slices(paths)`` -> shuffle -> parallel map(decode,
   resize, random flip, pad 10 + random crop, normalise) -> batch -> prefetch.
-- ``pk/<crop>``: :func:`reid_tf.data.make_train_dataset` (in-graph PK sampler,
-  stateless augmentation, per-sample error tolerance) with crop "pad",
-  "resize" or none.
+- ``pk/<crop>``: :func:`reid_tf.data.make_train_dataset` (the NumPy PK
+  sampler, per-sample error tolerance) with crop "pad", "resize" or none.
+- ``pydataset``: :func:`reid_tf.pydataset.make_train_pydataset` (the same
+  batches, decoded by Pillow and resampled in NumPy), read through Keras'
+  own PyDataset loader as ``fit()`` reads it: ``workers=0`` loads each batch
+  when asked, ``workers=2`` loads ahead in two threads (or two processes).
 
 The pipelines are measured in the same process, interleaved repeat by repeat
 (so background load hits all of them alike); the table shows the median of
@@ -80,6 +83,19 @@ def _plain(paths, size, batch, seed):
             .batch(batch).prefetch(tf.data.AUTOTUNE))
 
 
+def _keras_batches(dataset):
+    """The batches of a PyDataset as ``fit()`` reads them (Keras' adapter,
+    with its worker threads or processes)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(dataset)
+    adapter.on_epoch_begin()
+    try:
+        yield from adapter.get_numpy_iterator()
+    finally:
+        adapter.on_epoch_end()
+
+
 def _rate(ds, batches, warmup):
     it = iter(ds)
     first = next(it)
@@ -119,6 +135,14 @@ def main(argv=None):
     import tensorflow as tf
 
     from reid_tf.data import make_train_dataset
+    from reid_tf.image_io import scan_images
+    from reid_tf.pydataset import make_train_pydataset
+
+    def pydataset(workers, processes=False):
+        return _keras_batches(make_train_pydataset(
+            paths, labels, P=args.P, K=args.K, image_size=size, crop="pad", scan=False,
+            num_batches=args.warmup + args.batches + 1, workers=workers,
+            use_multiprocessing=processes))
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,6 +159,9 @@ def main(argv=None):
             "pk crop=none, no flip": lambda: make_train_dataset(
                 paths, labels, P=args.P, K=args.K, image_size=size, crop=None, flip=False,
                 scan=False),
+            "pydataset crop=pad, workers=0": lambda: pydataset(0),
+            "pydataset crop=pad, workers=2 (threads)": lambda: pydataset(2),
+            "pydataset crop=pad, workers=2 (processes)": lambda: pydataset(2, True),
         }
         rates = {name: [] for name in builders}
         for r in range(args.repeats):
@@ -146,6 +173,9 @@ def main(argv=None):
         ok = make_train_dataset(paths, labels, P=args.P, K=args.K, image_size=size,
                                 scan=True).skip_report
         scan_s = time.perf_counter() - t
+        t = time.perf_counter()
+        pil_ok = scan_images(paths)
+        scan_pil_s = time.perf_counter() - t
     load_after = os.getloadavg()
     base = float(np.median(rates[next(iter(builders))]))
     rows = [{"pipeline": name, "median_img_per_s": float(np.median(v)),
@@ -156,7 +186,8 @@ def main(argv=None):
               "batches_per_repeat": args.batches, "cpu_count": os.cpu_count(),
               "tensorflow": tf.__version__, "loadavg_before": load_before,
               "loadavg_after": load_after, "scan_seconds": scan_s,
-              "scan_skipped": ok.count, "rows": rows}
+              "scan_skipped": ok.count, "scan_pillow_seconds": scan_pil_s,
+              "scan_pillow_skipped": int((~pil_ok).sum()), "rows": rows}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -168,7 +199,8 @@ def main(argv=None):
     for row in rows:
         print(f"{row['pipeline']:<46} {row['median_img_per_s']:>8.0f} {row['min']:>8.0f} "
               f"{row['max']:>8.0f} {row['relative_to_plain']:>8.2f}x")
-    print(f"pre-scan of {len(paths)} files (scan=True): {scan_s:.2f} s")
+    print(f"pre-scan of {len(paths)} files: tf.data {scan_s:.2f} s, Pillow threads "
+          f"{scan_pil_s:.2f} s")
     return 0
 
 

@@ -18,7 +18,9 @@ What the converter does:
 - train labels are contiguous 0..L-1 in sorted pid order;
 - queries whose pid has no gallery image are dropped (none in the real data).
 
-Protocol: "market1501".
+Protocol: "market1501". Dataset name: the converter's (``market1501``,
+``duke``), except ``synthetic`` for the synthetic dataset of
+``reid-prep synthetic``, which is written in the Market-1501 layout.
 """
 
 import re
@@ -95,7 +97,8 @@ def convert(src, dst, *, dataset="market1501", mode="link", quiet=False):
     if dataset not in PATTERNS:
         raise PrepError(f"--dataset: unknown dataset {dataset!r}")
     src = require_dir(src)
-    check_destination(dst, inputs=[src], dataset=dataset, source=str(src.resolve()))
+    called = dataset_name(src, dataset)
+    check_destination(dst, inputs=[src], dataset=called, source=str(src.resolve()))
     for _, folder in FOLDERS:
         if not (src / folder).is_dir():
             raise PrepError(f"{src / folder}: missing (expected the {dataset} layout with "
@@ -113,7 +116,7 @@ def convert(src, dst, *, dataset="market1501", mode="link", quiet=False):
                 dropped["distractors_train_query"] += 1
                 continue
             rows.append({"path": f"images/{split}/{name}", "pid": pid, "label": -1,
-                         "camid": camid, "split": split, "dataset": dataset,
+                         "camid": camid, "split": split, "dataset": called,
                          "source": str(src / folder / name)})
     gallery_pids = {r["pid"] for r in rows if r["split"] == "gallery"}
     kept = []
@@ -125,12 +128,29 @@ def convert(src, dst, *, dataset="market1501", mode="link", quiet=False):
     rows = kept
     relabel(rows)
     dst = ensure_dir(dst)
-    stats = materialize(rows, dst, mode, quiet, desc=f"{dataset}: placing images")
-    info = write_manifest(dst, rows, dataset=dataset, protocol="market1501",
+    stats = materialize(rows, dst, mode, quiet, desc=f"{called}: placing images")
+    info = write_manifest(dst, rows, dataset=called, protocol="market1501",
                           extra={"source": str(src.resolve()), "dropped": dropped,
                                  "options": {"mode": mode}})
-    return {"dataset": dataset, "manifest": str(dst / "manifest.jsonl"),
+    return {"dataset": called, "manifest": str(dst / "manifest.jsonl"),
             "summary": info["summary"], "files": stats.as_dict(), "dropped": dropped}
+
+
+def dataset_name(src, dataset):
+    """The name a dataset converted from ``src`` carries in its manifest.
+
+    ``synthetic`` for the output of ``reid-prep synthetic`` (its
+    ``synthetic.json`` marks it; it only borrows the Market-1501 layout),
+    otherwise ``dataset``.
+
+    Example:
+        >>> import tempfile
+        >>> dataset_name(tempfile.mkdtemp(), "market1501")
+        'market1501'
+    """
+    from data_prep.synthetic import is_synthetic_folder
+
+    return "synthetic" if dataset == "market1501" and is_synthetic_folder(src) else dataset
 
 
 def add_arguments(parser):

@@ -55,6 +55,7 @@ _EXPORTS = {
     "ranked_results_figure": "figures.ranked_list",
     "resolve_image": "figures.images",
     "alignment_figure": "figures.alignment",
+    "alignment_candidates": "figures.pairs",
     "CMCCurve": "figures.cmc",
     "cmc_figure": "figures.cmc",
     "write_cmc_figure": "figures.cmc",

@@ -18,16 +18,22 @@ from reid_common import (
     Reporter,
     UsageError,
     add_version_argument,
-    clashing_input,
     one_line,
     run_main,
 )
 from reference import DISTANCES, DistanceCache, RerankParams, reports, score_dump
+from reference.evaluate_inputs import (
+    InputError,
+    check_dumps,
+    check_outputs,
+    expand_inputs,
+    read_checked,
+)
 from reference.evaluate_output import format_pct, format_table, write_csv, write_json, write_plot
 from reference.rerank_limits import MAX_K1, MAX_K2
-from reference.synthetic import DEMO_FILE
 
 PROG = "reid-evaluate"
+KEEP_BYTES = 2 << 30  # dumps read by the check before scoring are kept up to this size
 
 
 def build_parser():
@@ -37,15 +43,18 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Score HDF5 feature dumps (docs/feature_dump.md) with mAP, mINP and the\n"
-            "CMC curve. One evaluation is run per dump and per --distance value;\n"
-            "results are printed as a table (percent) and optionally written as\n"
-            "JSON, CSV and a CMC plot. Progress goes to stderr.\n"
+            "CMC curve. One evaluation is run per dump and per --distance value,\n"
+            "followed by its re-ranked twin with --rerank. Results are printed as a\n"
+            "table (percent) and optionally written as JSON, CSV and a CMC plot.\n"
+            "Progress goes to stderr. Every dump and report flag is checked before\n"
+            "the first evaluation.\n"
             "A bad dump is reported on one line and skipped; the exit status is\n"
             "then 2 (also for a bad command line), otherwise 0."
         ),
         epilog=(
             "examples:\n"
             "  reid-evaluate --demo runs/demo\n"
+            "  reid-evaluate runs/20260101-120000 --distance global global+local\n"
             "  reid-evaluate runs/market/*.h5 --distance global global+local --json r.json\n"
             "  reid-evaluate features.h5 --distance global+local --shortlist 100 --rerank\n"
             "(python evaluate.py ... is the same program.)"
@@ -55,7 +64,11 @@ def build_parser():
         "dumps",
         nargs="*",
         metavar="DUMP",
-        help="feature dump(s) to evaluate (.h5); a shell glob of many dumps is fine",
+        help=(
+            "feature dump(s) to evaluate (.h5); a shell glob of many dumps is fine. A "
+            "run directory of train.py (config.json, features/*.h5) or a directory of "
+            "dumps stands for its dumps, in name order"
+        ),
     )
     parser.add_argument(
         "--distance",
@@ -87,7 +100,8 @@ def build_parser():
         "--rerank",
         action="store_true",
         help=(
-            "apply k-reciprocal re-ranking (Zhong et al. 2017) to the chosen distance. "
+            "also evaluate each distance after k-reciprocal re-ranking (Zhong et al. 2017): "
+            "one more row per distance, marked rerank in the table, JSON and CSV. "
             "Needs the Q x Q and G x G distances besides Q x G: for 'global' they are "
             "computed block by block from the features (memory ~ Q x G); for 'local' and "
             "'global+local' the full Q x Q and G x G matrices are computed and held "
@@ -178,6 +192,10 @@ def build_parser():
 
 def _check_args(args):
     """Validate the parsed arguments; raise UsageError with one line."""
+    try:
+        args.dumps = expand_inputs(args.dumps)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     if not args.dumps and not args.demo:
         raise UsageError("no DUMP given (or use --demo DIR)")
     if args.distance is None:
@@ -229,6 +247,8 @@ def _check_args(args):
         if os.path.isdir(path):
             raise UsageError(f"--{flag}: {path} is a directory")
         will_exist = args.demo is not None and directory == os.path.abspath(args.demo)
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise UsageError(f"--{flag}: {directory} is not a directory")
         if not os.path.isdir(directory) and not will_exist:
             raise UsageError(f"--{flag}: directory {directory} does not exist")
     if args.demo is not None and os.path.exists(args.demo) and not os.path.isdir(args.demo):
@@ -237,70 +257,18 @@ def _check_args(args):
         reports.check_report_arguments(args)
     except reports.ReportError as exc:
         raise UsageError(str(exc)) from None
-    _check_outputs(args)
+    check_outputs(args)
 
 
-def _check_outputs(args):
-    """Refuse an output file that is an input dump or another output (before any work)."""
-    inputs = list(args.dumps)
-    if args.demo is not None:
-        demo = os.path.join(args.demo, DEMO_FILE)
-        clash = clashing_input(demo, inputs)
-        if clash is not None:
-            raise UsageError(f"--demo: {demo} would replace the input dump {clash}")
-        inputs.append(demo)
-    outputs = [(flag, getattr(args, flag)) for flag in ("json", "csv", "plot")]
-    if args.out is not None and args.out.lower().endswith(".png"):
-        outputs.append(("out", args.out))
-    seen = []
-    for flag, path in outputs:
-        if path is None:
-            continue
-        clash = clashing_input(path, inputs)
-        if clash is not None:
-            raise UsageError(f"--{flag}: {path} is the input dump {clash}; writing it would "
-                             "replace the dump")
-        for other_flag, other in seen:
-            if clashing_input(path, [other]) is not None:
-                raise UsageError(f"--{flag}: {path} is also the --{other_flag} output")
-        seen.append((flag, path))
-
-
-def _check_dump(dump, args):
-    """Raise DumpError when the dump cannot serve the requested evaluations."""
+def _evaluate_dump(path, dump, args, progress, label, picks):
+    """The result dicts of every ``--distance`` (plain, then re-ranked with
+    ``--rerank``) for one dump, and its reports (``--pick-alignment``'s text
+    is appended to ``picks``)."""
     from reference import DumpError
 
-    needs_local = [d for d in args.distance if d != "global"]
-    if needs_local and not dump.has_local:
-        raise DumpError(
-            dump.path,
-            "query/local",
-            f"missing; --distance {needs_local[0]}"
-            + (" with --shortlist" if args.shortlist is not None else "")
-            + " needs local features",
-        )
-    protocol = args.protocol or dump.attrs["protocol"].lower()
-    if protocol not in PROTOCOL_NAMES:
-        raise DumpError(
-            dump.path,
-            "/",
-            f"unknown protocol {protocol!r} (use --protocol; one of {', '.join(PROTOCOL_NAMES)})",
-        )
-    if protocol == "cuhk-sysu" and dump.gallery_lists is None:
-        raise DumpError(
-            dump.path,
-            "protocol/gallery_offsets",
-            "missing; protocol cuhk-sysu needs the per-query gallery lists",
-        )
-
-
-def _evaluate_dump(path, args, progress, label):
-    """The result dicts of every ``--distance`` for one dump, and its reports."""
-    from reference import DumpError, read_dump
-
-    progress.say("reading")
-    dump = read_dump(path)
-    _check_dump(dump, args)
+    if dump is None:
+        progress.say("reading")
+        dump = read_checked(path, args)
     progress.say(
         f"Q={dump.num_query} G={dump.num_gallery} C={dump.query['global'].shape[1]}"
         + (
@@ -310,27 +278,33 @@ def _evaluate_dump(path, args, progress, label):
     )
     cache = DistanceCache.from_dump(dump, normalize=args.normalize, shortlist=args.shortlist,
                                     progress=progress)
-    rerank = RerankParams(args.k1, args.k2, args.lambda_value) if args.rerank else None
+    rankings = [None]
+    if args.rerank:
+        rankings.append(RerankParams(args.k1, args.k2, args.lambda_value))
     matrices = {} if reports.reports_requested(args) else None
     results = []
     for distance in args.distance:
-        progress.prefix = f"{label} {distance}: "
-        result = score_dump(
-            dump, distance=distance, protocol=args.protocol,
-            shortlist=args.shortlist if distance != "global" else None,
-            normalize=args.normalize, rerank=rerank, max_rank=args.max_rank,
-            repeats=args.repeats, seed=args.seed, keep_distmat=matrices is not None,
-            cache=cache, progress=progress,
-        )
-        if matrices is not None:
-            matrices[result.name] = result.distmat
-        row = result.to_dict()
-        results.append(row)
-        progress.say(
-            f"mAP {format_pct(row['mAP'])}  rank-1 {format_pct(row['rank1'])}  "
-            f"({row['seconds']:.1f} s)"
-        )
+        for rerank in rankings:
+            progress.prefix = f"{label} {distance}{' +rerank' if rerank else ''}: "
+            result = score_dump(
+                dump, distance=distance, protocol=args.protocol,
+                shortlist=args.shortlist if distance != "global" else None,
+                normalize=args.normalize, rerank=rerank, max_rank=args.max_rank,
+                repeats=args.repeats, seed=args.seed, keep_distmat=matrices is not None,
+                cache=cache, progress=progress,
+            )
+            if matrices is not None:
+                matrices[result.name] = result.distmat
+            row = result.to_dict()
+            results.append(row)
+            progress.say(
+                f"mAP {format_pct(row['mAP'])}  rank-1 {format_pct(row['rank1'])}  "
+                f"({row['seconds']:.1f} s)"
+            )
     del cache
+    picked = reports.pick_alignment(args, dump, path)
+    if picked is not None:
+        picks.append(picked)
     if matrices is not None:
         progress.prefix = f"{label}: "
         try:
@@ -350,7 +324,6 @@ def _main(argv):
     _check_args(args)
     progress = Reporter(PROG, enabled=not args.quiet)
     dumps = list(args.dumps)
-    failed = 0
 
     if args.demo is not None:
         try:
@@ -360,19 +333,14 @@ def _main(argv):
         progress.say(f"wrote synthetic demo dump {demo}")
         dumps.insert(0, demo)
 
-    missing = [p for p in dumps if not os.path.isfile(p)]
-    for p in missing:
-        why = "is a directory" if os.path.isdir(p) else "no such file"
-        print(f"{PROG}: error: {p}: /: {why}", file=sys.stderr)
-        failed += 1
-    dumps = [p for p in dumps if p not in missing]
+    checked, failed = check_dumps(dumps, args, progress, prog=PROG, keep_bytes=KEEP_BYTES)
 
-    results = []
-    for n, path in enumerate(dumps, 1):
-        label = f"[{n}/{len(dumps)}] {path}" if len(dumps) > 1 else path
+    results, picks = [], []
+    for n, (path, dump) in enumerate(checked, 1):
+        label = f"[{n}/{len(checked)}] {path}" if len(checked) > 1 else path
         progress.prefix = f"{label}: "
         try:
-            results.extend(_evaluate_dump(path, args, progress, label))
+            results.extend(_evaluate_dump(path, dump, args, progress, label, picks))
         except DumpError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             failed += 1
@@ -386,10 +354,13 @@ def _main(argv):
         except (ValueError, TypeError) as exc:
             print(f"{PROG}: error: {path}: /: {one_line(exc)}", file=sys.stderr)
             failed += 1
+        checked[n - 1] = (path, None)  # free the features of a finished dump
     progress.prefix = ""
 
     if results:
         print(format_table(results))
+    for text in picks:
+        print(f"\n{text}")
     for flag, writer in (("json", write_json), ("csv", write_csv), ("plot", write_plot)):
         target = getattr(args, flag)
         if target is None:

@@ -9,7 +9,7 @@ import io
 import json
 import os
 
-from reid_common import atomic_write_text
+from reid_common import atomic_write, atomic_write_text
 
 CSV_FIELDS = (
     "dump",
@@ -44,9 +44,9 @@ def format_table(results):
 
     Example:
         >>> print(format_table([]))  # doctest: +NORMALIZE_WHITESPACE
-        dump  distance  protocol  query  gallery  valid  mAP  mINP  R1  R5  R10  s
+        dump  distance  rerank  protocol  query  gallery  valid  mAP  mINP  R1  R5  R10  s
     """
-    header = ("dump", "distance", "protocol", "query", "gallery", "valid",
+    header = ("dump", "distance", "rerank", "protocol", "query", "gallery", "valid",
               "mAP", "mINP", "R1", "R5", "R10", "s")
     rows = [header]
     for r in results:
@@ -55,12 +55,11 @@ def format_table(results):
             label += f" K={r['shortlist']}"
         if r.get("normalize"):
             label += " norm"
-        if r["rerank"]:
-            label += " +rerank"
         rows.append(
             (
                 r["dump"],
                 label,
+                rerank_label(r),
                 r["protocol"],
                 str(r["num_query"]),
                 str(r["num_gallery"]),
@@ -74,7 +73,7 @@ def format_table(results):
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    numeric = set(range(3, len(header)))
+    numeric = set(range(4, len(header)))
     lines = []
     for row in rows:
         cells = [
@@ -83,6 +82,20 @@ def format_table(results):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def rerank_label(r):
+    """The table's ``rerank`` cell of a result: ``no``, or the re-ranking settings.
+
+    Example:
+        >>> rerank_label({"rerank": True, "k1": 20, "k2": 6, "lambda": 0.3})
+        'k1=20 k2=6 lambda=0.3'
+        >>> rerank_label({"rerank": False})
+        'no'
+    """
+    if not r["rerank"]:
+        return "no"
+    return f"k1={r['k1']} k2={r['k2']} lambda={r['lambda']:g}"
 
 
 def format_pct(value):
@@ -119,16 +132,35 @@ def _label(r):
     return label
 
 
-def write_plot(path, results):
-    """Plot the CMC curves of all results in one panel and write it as PNG."""
-    from reference import CMCCurve, write_cmc_figure
+def results_figure(results):
+    """The CMC figure of ``--plot``: one panel, a curve per result (solid plain,
+    dashed re-ranked), each legend entry with its rank-1 and mAP.
+
+    Args:
+        results: list of result dicts (:meth:`reference.ScoreResult.to_dict`).
+
+    Returns:
+        ``matplotlib.figure.Figure`` (:func:`reference.cmc_figure`).
+    """
+    from reference import CMCCurve, cmc_figure
 
     names = {r["dump"]: os.path.basename(r["dump"]) for r in results}
     if len(set(names.values())) < len(names):
         names = {d: d for d in names}
-    curves = []
-    for r in results:
-        label = f"{names[r['dump']]} {_label(r)}"
-        label += f" (R1 {100.0 * r['rank1']:.1f})" if r["rank1"] is not None else ""
-        curves.append(CMCCurve(r["cmc"], label, marker="." if len(r["cmc"]) <= 20 else None))
-    write_cmc_figure(path, [("CMC", curves)], panel_size=(7.0, 4.5))
+    colours = {}
+    for r in results:  # a re-ranked curve in the colour of its plain twin
+        colours.setdefault((r["dump"], r["distance"], r.get("shortlist")), f"C{len(colours) % 10}")
+    curves = [
+        CMCCurve(r["cmc"], f"{names[r['dump']]} {_label(r)}",
+                 linestyle="--" if r["rerank"] else "-",
+                 color=colours[(r["dump"], r["distance"], r.get("shortlist"))],
+                 marker="." if len(r["cmc"]) <= 20 else None, mAP=r["mAP"])
+        for r in results
+    ]
+    return cmc_figure([("CMC", curves)], panel_size=(7.0, 4.5))
+
+
+def write_plot(path, results):
+    """Plot the CMC curves of all results (:func:`results_figure`) and write it as PNG."""
+    fig = results_figure(results)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -24,6 +24,8 @@ __all__ = [
     "ReportWarning",
     "add_report_arguments",
     "check_report_arguments",
+    "check_reports_for_dump",
+    "pick_alignment",
     "reports_requested",
     "run_reports",
 ]
@@ -33,7 +35,7 @@ def add_report_arguments(parser):
     """Add the report flags to an ``argparse`` parser (an argument group "reports").
 
     Flags: ``--ranked-list N``, ``--num-queries``, ``--alignment Q G``,
-    ``--out``, ``--image-root``. The
+    ``--pick-alignment K``, ``--out``, ``--image-root``. The
     query sample of ``--ranked-list`` uses ``args.seed`` when the parser has
     a ``--seed`` flag (else 0).
 
@@ -81,9 +83,24 @@ def add_report_arguments(parser):
         default=None,
         help=(
             "draw the part alignment of query Q and gallery item G (indices in the "
-            "dump): both images cut into stripes, lines between the stripes the "
-            "shortest path matches (thicker = larger part distance), and the part "
-            "distance matrix with the path. Needs local features"
+            "dump): both images cut into stripes, one line for each pair of stripes "
+            "the shortest path matches, thicker and more opaque the more its part distance "
+            "adds to the total, with its value; the part distance matrix with the path; "
+            "the aligned distance against the unshifted path and the stripe sum. Needs "
+            "local features (see --pick-alignment for pairs worth drawing)"
+        ),
+    )
+    group.add_argument(
+        "--pick-alignment",
+        type=int,
+        metavar="K",
+        default=None,
+        help=(
+            "list on stdout, after the results, the K same-identity cross-camera pairs "
+            "of each dump that alignment helps most: the largest gain D - S of the "
+            "shortest path S over the shortest path that keeps within one stripe of the "
+            "diagonal (no shift) D; each as the --alignment Q G flag that draws it. "
+            "Needs local features with the same part count in query and gallery"
         ),
     )
     group.add_argument(
@@ -149,6 +166,9 @@ def check_report_arguments(args):
     n = getattr(args, "ranked_list", None)
     if n is not None and not 1 <= n <= MAX_TOP_N:
         raise ReportError(f"--ranked-list: N must be in [1, {MAX_TOP_N}], got {n}")
+    pick = getattr(args, "pick_alignment", None)
+    if pick is not None and pick < 1:
+        raise ReportError(f"--pick-alignment: K must be >= 1, got {pick}")
     if args.num_queries < 1:
         raise ReportError(f"--num-queries: must be >= 1, got {args.num_queries}")
     if args.alignment is not None and min(args.alignment) < 0:
@@ -185,12 +205,68 @@ def check_report_arguments(args):
             raise ReportError(f"--out: parent directory {parent} does not exist")
 
 
+def check_reports_for_dump(args, dump, dump_path=None):
+    """Validate the report flags against one dump, before any distance is computed.
+
+    Args:
+        args: parsed arguments (:func:`add_report_arguments`).
+        dump: the :class:`reference.dump.FeatureDump`.
+        dump_path: the dump's file, for the messages (default ``dump.path``).
+
+    Raises:
+        ReportError: one line naming the flag and the dump: an index out of
+            range, a dump without the local features or image paths a report
+            needs, an unknown protocol.
+    """
+    dump_path = os.fspath(dump_path or dump.path)
+    protocol_rules(getattr(args, "protocol", None) or dump.attrs.get("protocol", "market1501"))
+    if args.alignment is not None:
+        qi, gi = args.alignment
+        if not dump.has_local:
+            raise ReportError(f"--alignment: {dump_path}: the dump has no local features")
+        for what, index, size in (("query", qi, dump.num_query),
+                                  ("gallery", gi, dump.num_gallery)):
+            if index >= size:
+                raise ReportError(f"--alignment: {dump_path}: {what} index {index} is out of "
+                                  f"range [0, {size})")
+    if getattr(args, "pick_alignment", None) is not None:
+        if not dump.has_local:
+            raise ReportError(f"--pick-alignment: {dump_path}: the dump has no local features")
+        hq, hg = dump.query["local"].shape[1], dump.gallery["local"].shape[1]
+        if hq != hg:
+            raise ReportError(f"--pick-alignment: {dump_path}: query and gallery have {hq} "
+                              f"and {hg} parts; the unaligned sum needs equal counts")
+    if args.ranked_list is not None and ("path" not in dump.query or "path" not in dump.gallery):
+        raise ReportError(
+            f"--ranked-list: {dump_path}: the dump has no image paths (query/path, "
+            "gallery/path); write it with paths to draw ranked lists"
+        )
+
+
+def _normalize(args):
+    """Whether the parsed flags ask for unit-length features (either flag name)."""
+    return bool(getattr(args, "normalize_features", None) or getattr(args, "normalize", False))
+
+
+def pick_alignment(args, dump, dump_path=None):
+    """The ``--pick-alignment`` text of one dump (:func:`reference.figures.format_candidates`),
+    or None when the flag is not given."""
+    from reference.figures import alignment_candidates, format_candidates
+
+    k = getattr(args, "pick_alignment", None)
+    if k is None:
+        return None
+    found = alignment_candidates(dump, top=k, normalize=_normalize(args))
+    return format_candidates(found, os.fspath(dump_path or dump.path))
+
+
 def run_reports(args, dump, distmat, dump_path=None, *, say=None):
     """Make the reports the flags ask for, for one dump.
 
     Args:
         args: parsed arguments (:func:`add_report_arguments`; ``protocol``,
-            ``seed``, ``normalize``, ``quiet`` are used when present).
+            ``seed``, ``normalize_features`` (or ``normalize``), ``quiet`` are
+            used when present).
         dump: the :class:`reference.dump.FeatureDump`.
         distmat: the [Q, G] distance matrix to rank by, or a dict
             {distance name: [Q, G]} (one set of ranked lists per entry), or
@@ -212,10 +288,10 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
     check_report_arguments(args)
     say = say or (lambda line: None)
     dump_path = os.fspath(dump_path or dump.path)
+    check_reports_for_dump(args, dump, dump_path)
     stem = os.path.splitext(os.path.basename(dump_path))[0]
     messages = []
     protocol = getattr(args, "protocol", None) or dump.attrs.get("protocol", "market1501")
-    protocol_rules(protocol)
     if not reports_requested(args):
         return messages
     out = args.out if args.out is not None else "reports"
@@ -224,19 +300,9 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
 
     if args.alignment is not None:
         qi, gi = args.alignment
-        if not dump.has_local:
-            raise ReportError(f"--alignment: {dump_path}: the dump has no local features")
-        if qi >= dump.num_query:
-            raise ReportError(
-                f"--alignment: query index {qi} is out of range [0, {dump.num_query})"
-            )
-        if gi >= dump.num_gallery:
-            raise ReportError(
-                f"--alignment: gallery index {gi} is out of range [0, {dump.num_gallery})"
-            )
         local_q = dump.query["local"][qi]
         local_g = dump.gallery["local"][gi]
-        if getattr(args, "normalize", False):
+        if _normalize(args):
             local_q, local_g = normalize_rows(local_q), normalize_rows(local_g)
         images = []
         roots = image_roots(args.image_root, dump)
@@ -264,13 +330,8 @@ def run_reports(args, dump, distmat, dump_path=None, *, say=None):
         messages.append(f"wrote {info['file']} (S = {info['distance']:.4f})")
 
     if args.ranked_list is not None:
-        if "path" not in dump.query or "path" not in dump.gallery:
-            raise ReportError(
-                f"--ranked-list: {dump_path}: the dump has no image paths (query/path, "
-                "gallery/path); write it with paths to draw ranked lists"
-            )
         if distmat is None:
-            cache = DistanceCache.from_dump(dump, normalize=bool(getattr(args, "normalize", False)))
+            cache = DistanceCache.from_dump(dump, normalize=_normalize(args))
             distmat = {"global": cache.matrix("global", "query", "gallery")}
         elif not isinstance(distmat, dict):
             distmat = {"distance": distmat}

@@ -1,7 +1,7 @@
 """AlignedReID in Keras 3 (TensorFlow backend).
 
 Backbones, the two-branch model, distances and losses, mutual learning, the
-tf.data input pipeline, feature extraction and gradient verification.
+input pipelines (tf.data, and a keras PyDataset without TensorFlow), feature extraction and gradient verification.
 
 Public names are importable from the package root; their modules (and
 TensorFlow) are loaded on first use, so ``import reid_tf`` stays cheap.
@@ -28,6 +28,8 @@ _EXPORTS = {
     # input pipeline
     "make_train_dataset": "data",
     "make_eval_dataset": "data",
+    "make_train_pydataset": "pydataset",
+    "eval_batches": "image_io",
     # feature extraction
     "ExtractError": "extract",
     "ImageReadError": "extract",

@@ -10,9 +10,7 @@ backend in use.
 """
 
 import importlib.metadata
-import json
 import os
-import sys
 
 from reid_tf.config import SettingError
 
@@ -35,32 +33,6 @@ _WHY_NOT = {
 }
 
 
-def configured_backend():
-    """The backend Keras will load, read as Keras reads it, without importing
-    Keras: ``KERAS_BACKEND``, else ``backend`` in ``$KERAS_HOME/keras.json``
-    (``~/.keras/keras.json``), else ``tensorflow``; once Keras is loaded, the
-    one it runs.
-
-    Returns:
-        str.
-
-    Example:
-        >>> configured_backend() == backend_name()
-        True
-    """
-    if "keras" in sys.modules:
-        return sys.modules["keras"].backend.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    try:
-        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
-            value = json.load(f).get("backend")
-    except (OSError, ValueError, AttributeError):
-        value = None
-    return value if isinstance(value, str) and value else "tensorflow"
-
-
 def backend_name():
     """The Keras backend in use (``keras.backend.backend()``), loading Keras
     (and, under the TensorFlow backend, TensorFlow with its start-up lines
@@ -74,12 +46,9 @@ def backend_name():
         >>> backend_name() in BACKENDS
         True
     """
-    if "keras" not in sys.modules and configured_backend() == "tensorflow":
-        from reid_tf.tf_startup import import_tensorflow
+    from reid_tf.tf_startup import import_keras
 
-        import_tensorflow()
-    import keras
-
+    keras = import_keras()
     return keras.backend.backend()
 
 

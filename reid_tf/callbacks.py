@@ -9,8 +9,9 @@ The training state they save is :class:`reid_tf.checkpoint.TrainingState`.
 
 Callback order matters (Keras calls them in list order and they share the
 epoch ``logs`` dict): :class:`EpochLearningRate`, :class:`NaNGuard`,
-:class:`PeriodicEvaluation`, :class:`EpochProgress`,
-:class:`reid_tf.csv_log.EpochCSVLogger`, :class:`CheckpointCallback` -- see
+:class:`PeriodicEvaluation`, the loggers (Keras's ``TensorBoard``),
+:class:`EpochProgress`, :class:`reid_tf.csv_log.EpochCSVLogger`,
+:class:`CheckpointCallback` -- see
 :func:`standard_callbacks`.
 """
 
@@ -357,7 +358,7 @@ class EpochProgress(keras.callbacks.Callback):
 def standard_callbacks(*, position, state, csv_path, start_epoch, lr_boundaries,
                        lr_values, checkpoint_every, evaluate=None, eval_every=0,
                        on_save=None, pending_metrics=None, epochs=None, verbose=0,
-                       extra=()):
+                       extra=(), loggers=()):
     """The callbacks of a training run, in the order they must run.
 
     Args:
@@ -375,6 +376,9 @@ def standard_callbacks(*, position, state, csv_path, start_epoch, lr_boundaries,
         epochs: total epochs (for the progress bar).
         verbose: 0 (no progress), 1 (bar) or 2 (a line per epoch).
         extra: more ``keras.callbacks.Callback`` objects, called first.
+        loggers: callbacks that need the complete epoch logs (``lr`` and the
+            periodic metrics included), such as Keras's ``TensorBoard``;
+            called after the evaluation, before the progress bar.
 
     Returns:
         ``(callbacks, guard)``: the list and the :class:`NaNGuard` in it.
@@ -391,6 +395,7 @@ def standard_callbacks(*, position, state, csv_path, start_epoch, lr_boundaries,
                  guard]
     if evaluate is not None and eval_every:
         callbacks.append(PeriodicEvaluation(evaluate, eval_every, guard))
+    callbacks.extend(loggers)
     if verbose:
         callbacks.append(EpochProgress(position, epochs, verbose))
     if csv_path is not None:

@@ -21,6 +21,7 @@ from reid_tf.loss_settings import LOCAL_MINING, LossSettings
 BACKBONES = ("resnet50", "resnet50x", "tiny")
 STRATEGIES = ("default", "mirrored", "multiworker")
 CROPS = ("pad", "resize", "none")
+PIPELINES = ("auto", "tfdata", "pydataset")
 
 # Paper schedules: (initial lr, milestones, values).
 PLAIN_SCHEDULE = (1e-3, (80, 160), (1e-3, 1e-4, 1e-5))
@@ -39,6 +40,9 @@ INVOCATION_FIELDS = (
     "keep_checkpoints",
     "eval_batch_size",
     "quiet",
+    "new_run",
+    "tensorboard",
+    "pipeline",
 )
 
 
@@ -152,6 +156,13 @@ class TrainConfig:
         "--crop", "training augmentation: 'pad' (pad then random crop), "
         "'resize' (random crop of a slightly larger resize) or 'none'", "data",
         choices=CROPS))
+    pipeline: str = _f("auto", **_opt(
+        "--pipeline", "training input pipeline: 'tfdata' (tf.data; needs "
+        "TensorFlow), 'pydataset' (keras.utils.PyDataset on NumPy and Pillow, "
+        "loading in threads; no TensorFlow) or 'auto' (tfdata on the "
+        "TensorFlow backend, pydataset on JAX and PyTorch). Both give the same "
+        "batches, so a run may resume with the other one", "data",
+        choices=PIPELINES))
 
     # ---------------------------------------------------------------- model
     backbone: str = _f("tiny", **_opt(
@@ -280,9 +291,14 @@ class TrainConfig:
 
     # -------------------------------------------------------------- output
     run_dir: str = _f(None, **_opt(
-        "--run-dir", "run directory (default: runs/<UTC timestamp>). Running "
-        "the same command again on an unfinished run resumes it", "output",
-        metavar="DIR"))
+        "--run-dir", "run directory (default: the newest interrupted run under "
+        "runs/ with the same settings, resumed; otherwise a new runs/<UTC "
+        "timestamp>). Running the same command again on an unfinished run "
+        "resumes it", "output", metavar="DIR"))
+    new_run: bool = _f(False, **_opt(
+        "--new-run", "start a new runs/<UTC timestamp> even when an interrupted "
+        "run with the same settings could be resumed", "output",
+        action="store_true"))
     overwrite: bool = _f(False, **_opt(
         "--overwrite", "delete an existing run directory and start afresh",
         "output", action="store_true"))
@@ -301,6 +317,11 @@ class TrainConfig:
         "goes to stderr)", "output", action="store_true"))
     quiet: bool = _f(False, **_opt(
         "--quiet", "no progress bars", "output", action="store_true"))
+    tensorboard: str = _f(None, **_opt(
+        "--tensorboard", "write TensorBoard logs (loss terms, learning rate and, "
+        "with --eval-every, the metrics, once per epoch) to DIR/train "
+        "(Keras's TensorBoard callback; needs the tensorboard package)", "output",
+        metavar="DIR"))
 
     # ------------------------------------------------------------ methods
     def resolved(self):

@@ -6,7 +6,9 @@ with a message that names its flag.
 the schedule from ``--lr``, so a bad ``--lr`` is blamed on ``--lr``.
 """
 
+import importlib.util
 import math
+import os
 
 from reid_tf.config import ConfigError, flag_of
 from reid_tf.keras_files import keras_file_problem
@@ -116,3 +118,14 @@ def validate_config(cfg):
             f"--weights: ImageNet weights exist only for resnet50, not {cfg.backbone}")
     if cfg.overwrite and cfg.resume:
         raise ConfigError("--resume: cannot be combined with --overwrite")
+    if cfg.new_run and (cfg.resume or cfg.run_dir is not None):
+        raise ConfigError("--new-run: cannot be combined with --resume or --run-dir "
+                          "(a new run goes to a new runs/<timestamp>)")
+    if cfg.tensorboard is not None:
+        missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ConfigError("--tensorboard: Keras writes TensorBoard logs with TensorFlow's "
+                              f"tf.summary, which needs {' and '.join(missing)} (pip install "
+                              "'alignedreid[tensorboard]')")
+        if os.path.exists(cfg.tensorboard) and not os.path.isdir(cfg.tensorboard):
+            raise ConfigError(f"--tensorboard: {cfg.tensorboard} exists and is not a directory")

@@ -8,9 +8,12 @@ checkpoint (:mod:`reid_tf.checkpoint`), evaluates the untrained model, runs
 the epochs, writes the inference model, the feature dumps, the CMC plot and
 ``metrics.json``, and returns the summary. It takes keyword arguments and
 raises :class:`reid_tf.config.SettingError` (a user's mistake),
-:class:`reid_tf.run_dir.RunDirError`, :class:`reid_tf.config.ConfigError`
-or :class:`TrainingFailed`; ``train.py`` (:mod:`reid_tf.train_cli`) turns
-them into exit codes.
+:class:`reid_tf.run_dir.RunDirError`, :class:`reid_tf.config.ConfigError`,
+:class:`TrainingFailed` or :class:`TrainingInterrupted`; ``train.py``
+(:mod:`reid_tf.train_cli`) turns them into exit codes. Which directory a run
+uses (a new one, or an interrupted run with the same settings) is
+:func:`reid_tf.resumption.choose_run_dir`'s rule; ``provenance.json``
+(:mod:`reid_tf.provenance`) records what ran.
 """
 
 import dataclasses
@@ -21,16 +24,18 @@ import sys
 import tempfile
 import time
 
-from reid_common import atomic_path, atomic_write_json
+from reid_common import atomic_path, atomic_write_bytes, atomic_write_json
 from reid_tf.backend import check_backend, describe_backend, training_devices
 from reid_tf.config import SettingError
 from reid_tf.event_log import EventLog
 from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
-from reid_tf.run_dir import RunDir, open_run_dir, unusable
+from reid_tf.provenance import PROVENANCE_FILE, collect_provenance, write_provenance
+from reid_tf.resumption import Terminated, TrainingInterrupted, choose_run_dir
+from reid_tf.run_dir import RunDir, unusable
 from reid_tf.strategy import cluster_role, make_strategy
 from reid_tf.train_data import load_datasets
 
-__all__ = ["TrainingFailed", "evaluate_sets", "run_training"]
+__all__ = ["TrainingFailed", "TrainingInterrupted", "evaluate_sets", "run_training"]
 
 
 def _info(manifest):
@@ -89,25 +94,29 @@ def evaluate_sets(feature_model, test_sets, cfg, *, kinds, progress, dumps=None,
 def _open_run(cfg, chief, log):
     """The run directory (the chief's; a temporary one on other workers)."""
     if chief:
-        run, resuming = open_run_dir(cfg.run_dir, cfg.experiment_dict(),
-                                     overwrite=cfg.overwrite, resume=cfg.resume)
+        run, resuming = choose_run_dir(cfg.run_dir, cfg.experiment_dict(),
+                                       overwrite=cfg.overwrite, resume=cfg.resume,
+                                       new_run=cfg.new_run,
+                                       log=lambda message: log(message, always=True))
         run.lock()
         cfg = dataclasses.replace(cfg, run_dir=str(run.path))
+        saved = _snapshot(run) if resuming else {}  # put back after a usage error
+        checkpoint = run.status().get("checkpoint") if resuming else None
         try:
             log.attach(run)
             # same experiment when resuming; the invocation settings are the new ones
             atomic_write_json(run.config_path, cfg.to_dict())
-            run.set_status("running")
+            run.set_status("running", **({"checkpoint": checkpoint} if checkpoint else {}))
         except OSError as exc:  # a full disk, a directory that became read-only
             run.unlock()
             raise unusable(run.path, exc) from None
         log(f"run directory: {run.path}" + (" (resuming)" if resuming else ""))
-        return cfg, run, resuming
+        return cfg, run, resuming, saved
     if cfg.run_dir is None:
         raise SettingError("{run_dir}: required with {strategy} multiworker (the same "
                            "directory on every worker)")
     run = RunDir(tempfile.mkdtemp(prefix="alignedreid-worker-"))
-    return cfg, run, RunDir(cfg.run_dir).has_checkpoint()
+    return cfg, run, RunDir(cfg.run_dir).has_checkpoint(), {}
 
 
 def run_training(config, *, log=None, callbacks=()):
@@ -125,8 +134,13 @@ def run_training(config, *, log=None, callbacks=()):
         before/after table); ``{"worker": True}`` on a non-chief worker.
 
     Raises:
-        SettingError, RunDirError, ConfigError: a user's mistake.
+        SettingError, RunDirError, ConfigError: a user's mistake; the
+            ``status.json``, ``config.json`` and ``provenance.json`` of a run
+            being resumed are put back as they were.
         TrainingFailed: non-finite loss or weights.
+        TrainingInterrupted: Ctrl-C, or SIGTERM under
+            :func:`reid_tf.resumption.stop_on_sigterm`; ``status.json``
+            says ``interrupted``.
     """
     cfg = config
     log = EventLog(quiet=cfg.quiet) if log is None else log
@@ -137,17 +151,34 @@ def run_training(config, *, log=None, callbacks=()):
     if cfg.strategy == "multiworker" and cfg.jit_compile:
         raise SettingError("{jit_compile}: not supported with {strategy} multiworker (its "
                            "training loop is not XLA-compiled)")
+    if chief and cfg.tensorboard is not None:
+        from reid_tf.tensorboard_log import log_dir_problem
+
+        problem = log_dir_problem(cfg.tensorboard)
+        if problem:
+            raise SettingError("{tensorboard}: {problem}", problem=problem)
     train_split, test_sets = load_datasets(cfg, log)
-    cfg, run, resuming = _open_run(cfg, chief, log)
+    cfg, run, resuming, saved = _open_run(cfg, chief, log)
     try:
         return _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks,
                       t_start)
     except SettingError:
-        if chief and not resuming and not run.has_checkpoint():
+        if chief and resuming:
+            _put_back(saved)
+        elif chief and not run.has_checkpoint():
             _discard(run)
         elif chief:
             run.set_status("failed", message="usage error")
         raise
+    except KeyboardInterrupt as exc:
+        if not chief:
+            raise
+        reason = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        checkpoint = run.status().get("checkpoint")
+        run.set_status("interrupted", message=reason,
+                       **({"checkpoint": checkpoint} if checkpoint else {}))
+        log(f"interrupted ({reason})")
+        raise TrainingInterrupted(run.path, checkpoint, reason) from None
     except BaseException as exc:
         if chief:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -158,6 +189,27 @@ def run_training(config, *, log=None, callbacks=()):
             run.unlock()
         else:
             shutil.rmtree(run.path, ignore_errors=True)
+
+
+def _snapshot(run):
+    """The bytes of the files a resumption rewrites at its start."""
+    out = {}
+    for path in (run.status_path, run.config_path, run.path / PROVENANCE_FILE):
+        try:
+            out[path] = path.read_bytes()
+        except OSError:
+            out[path] = None
+    return out
+
+
+def _put_back(saved):
+    """Restores the files of :func:`_snapshot` (a usage error leaves an
+    existing run as it was)."""
+    for path, data in saved.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(path, data)
 
 
 def _discard(run):
@@ -187,6 +239,9 @@ def _restore(cfg, run, trainer, chief, resuming, log):
     except ValueError as exc:
         raise SettingError("{run_dir}: {error}; pass {overwrite}", error=exc) from None
     if start is not None:
+        if chief:
+            run.set_status("running", checkpoint={
+                k: start[k] for k in ("epoch", "step", "global_step")})
         log(f"resumed from checkpoint {os.path.basename(start['path'])} at epoch "
             f"{start['epoch'] + 1}, step {start['step']} "
             f"(global step {start['global_step']})", always=True)
@@ -200,9 +255,12 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
 
     from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
     from reid_tf.model import has_local_branch, inference_model
+    from reid_tf.tensorboard_log import tensorboard_callback, write_evaluation
 
     strategy = make_strategy(cfg.strategy)
     replicas = strategy.num_replicas_in_sync
+    if chief:  # after the strategy: listing the devices starts TensorFlow's runtime
+        write_provenance(run.path, collect_provenance())
     if cfg.P % replicas:
         raise SettingError("{P}: {n} identities per batch cannot be split evenly over "
                            "{replicas} replicas (per-replica hard mining needs whole "
@@ -228,6 +286,8 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
         log("evaluating the untrained model")
         before = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress)
         atomic_write_json(before_path, before)
+        if cfg.tensorboard is not None:
+            write_evaluation(cfg.tensorboard, "before", before, step=0)
 
     def periodic():
         res = evaluate_sets(feature_model, test_sets, cfg, kinds=("global", "global+local"),
@@ -244,9 +304,14 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
         from reid_tf.distributed import outside_strategy_scope
 
         periodic = outside_strategy_scope(periodic)  # on the chief only
+    loggers = []
+    if chief and cfg.tensorboard is not None:
+        loggers.append(tensorboard_callback(cfg.tensorboard))
+        log(f"TensorBoard logs: {cfg.tensorboard}")
     result = train_epochs(cfg, trainer, train_split, run, state, start=start,
                           evaluate=periodic if chief else None, log=log, csv=chief,
-                          strategy=strategy, verbose=verbose, callbacks=callbacks)
+                          strategy=strategy, verbose=verbose, callbacks=callbacks,
+                          loggers=loggers)
     train_seconds = time.monotonic() - t_train
     if not chief:
         return {"worker": True}
@@ -268,6 +333,8 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
     after = evaluate_sets(feature_model, test_sets, cfg, kinds=KINDS, progress=progress,
                           dumps=run.dump_path, model_name=model_name)
     files["features"] = {t.name: str(run.dump_path(t.name)) for t in test_sets}
+    if cfg.tensorboard is not None:
+        write_evaluation(cfg.tensorboard, "after", after, step=cfg.epochs - 1)
     table_input = {}
     datasets = {}
     for name, res in after.items():

@@ -195,16 +195,17 @@ def format_table(results):
     return "\n".join(lines).rstrip("\n")
 
 
-def plot_cmc(results, path, max_rank=20):
+def plot_cmc(results, path, max_rank=None):
     """Writes a PNG of CMC curves before and after training (atomic).
 
     One panel per test set; solid lines after training, dashed before, one
-    colour per distance kind (:func:`reference.write_cmc_figure`).
+    colour per distance kind, rank-1 and mAP in the legend
+    (:func:`reference.write_cmc_figure`).
 
     Args:
-        results: as for :func:`format_table` (metrics with ``cmc``).
+        results: as for :func:`format_table` (metrics with ``cmc`` and ``mAP``).
         path: output ``.png``.
-        max_rank: ranks shown.
+        max_rank: ranks shown (None: every computed rank).
 
     Returns:
         None.
@@ -224,7 +225,7 @@ def plot_cmc(results, path, max_rank=20):
     for name, res in results.items():
         curves = [
             CMCCurve(m["cmc"], f"{kind} ({'trained' if when == 'after' else 'untrained'})",
-                     linestyle=style, color=colours.get(kind))
+                     linestyle=style, color=colours.get(kind), mAP=m.get("mAP"))
             for when, style in (("before", "--"), ("after", "-"))
             for kind, m in res[when].items()
         ]

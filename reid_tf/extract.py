@@ -24,6 +24,7 @@ import numpy as np
 from reference import normalize_rows
 from reid_common import Progress, same_file
 from reid_tf.keras_files import keras_file_problem
+from reid_tf.tf_startup import configured_backend, import_keras, import_tensorflow
 
 
 class ExtractError(ValueError):
@@ -87,10 +88,7 @@ def load_model(path):
     problem = keras_file_problem(path, "model")
     if problem:
         raise ExtractError("model", problem)
-    from reid_tf.backend import backend_name
-
-    backend_name()  # loads Keras (and TensorFlow, start-up lines filtered, under it)
-    import keras
+    keras = import_keras()
 
     import reid_tf.layers  # noqa: F401  (registers the layers of earlier files)
     import reid_tf.training  # noqa: F401  (registers the training models)
@@ -161,6 +159,46 @@ def model_image_size(model):
     return int(shape[1]), int(shape[2])
 
 
+def image_batches(paths, *, image_size, batch_size=64):
+    """Test images (``paths``) in order, in batches of ``batch_size``, resized
+    to ``image_size``: tf.data (:func:`reid_tf.data.make_eval_dataset`) on the
+    TensorFlow backend, :func:`reid_tf.image_io.eval_batches` on the others
+    (the same pixels).
+
+    Yields:
+        images [B, H, W, 3] float32 (a tensor or a NumPy array).
+
+    Raises:
+        ImageReadError: an image cannot be read or decoded.
+
+    Example:
+        >>> from PIL import Image
+        >>> Image.new("RGB", (32, 64)).save("a.png")
+        >>> [tuple(b.shape) for b in image_batches(["a.png"] * 3, image_size=(64, 32),
+        ...                                        batch_size=2)]
+        [(2, 64, 32, 3), (1, 64, 32, 3)]
+    """
+    if configured_backend() != "tensorflow":
+        from reid_tf.image_io import UnreadableImage, eval_batches
+
+        try:
+            for images, _ in eval_batches(paths, image_size=image_size, batch_size=batch_size):
+                yield images
+        except UnreadableImage as exc:
+            raise ImageReadError(exc.path) from None
+        return
+    tf = import_tensorflow()
+    from reid_tf.data import image_error_path, make_eval_dataset
+
+    try:
+        yield from make_eval_dataset(paths, image_size=image_size, batch_size=batch_size)
+    except tf.errors.OpError as exc:
+        bad = image_error_path(exc)
+        if bad is None:
+            raise
+        raise ImageReadError(bad) from None
+
+
 def extract_features(model, paths, *, batch_size=64, local=True, normalize=False,
                      progress=True, desc="features"):
     """Runs the model over images, in order, in batches.
@@ -182,31 +220,19 @@ def extract_features(model, paths, *, batch_size=64, local=True, normalize=False
         ImageReadError: an image cannot be read or decoded (a missing,
             truncated or corrupt file).
     """
-    import tensorflow as tf
-
-    from reid_tf.data import image_error_path, make_eval_dataset
-
     paths = [os.fspath(p) for p in paths]
     chunks = {}
     if paths:
-        dataset = make_eval_dataset(
-            paths, image_size=model_image_size(model), batch_size=int(batch_size)
-        )
+        batches = image_batches(paths, image_size=model_image_size(model),
+                                batch_size=int(batch_size))
         with Progress(len(paths), desc, enabled=progress) as bar:
-            try:
-                for images in dataset:
-                    # a NumPy batch: every backend's predict takes one
-                    out = model.predict_on_batch(np.asarray(images))
-                    for key, value in out.items():
-                        if key == "local" and not local:
-                            continue
-                        chunks.setdefault(key, []).append(np.asarray(value, np.float32))
-                    bar.update(int(images.shape[0]))
-            except tf.errors.OpError as exc:
-                bad = image_error_path(exc)
-                if bad is None:
-                    raise
-                raise ImageReadError(bad) from None
+            for images in batches:
+                out = model.predict_on_batch(images)
+                for key, value in out.items():
+                    if key == "local" and not local:
+                        continue
+                    chunks.setdefault(key, []).append(np.asarray(value, np.float32))
+                bar.update(int(images.shape[0]))
     else:
         for key, tensor in model.output.items():
             shape = tensor.shape

@@ -138,7 +138,7 @@ def build_trainer(cfg, num_classes):
 
 
 def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
-                 strategy, csv=True, verbose=1, callbacks=()):
+                 strategy, csv=True, verbose=1, callbacks=(), loggers=()):
     """Runs the remaining epochs, one ``fit()`` call per epoch (under the
     ``multiworker`` strategy, one
     :meth:`reid_tf.distributed.DistributedLoop.fit_epoch` call per epoch,
@@ -158,6 +158,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         csv: write the epoch CSV (False on non-chief workers).
         verbose: 0, 1 (progress bar) or 2 (a line per epoch).
         callbacks: extra Keras callbacks, called before the run's own.
+        loggers: Keras callbacks that see each epoch's complete logs (loss
+            terms, ``lr``, periodic metrics), such as ``TensorBoard``.
 
     Returns:
         dict with ``epochs_done`` and ``last_logs``.
@@ -166,8 +168,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         TrainingFailed: the loss or the weights became non-finite.
     """
     from reid_tf.callbacks import Position, standard_callbacks
-    from reid_tf.data import scan_images
-    from reid_tf.train_data import training_batches
+    from reid_tf.train_data import scan_training_images, training_batches
 
     start_epoch = start["epoch"] if start else 0
     start_step = start["step"] if start else 0
@@ -178,6 +179,8 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     def on_save(path, epoch, step, global_step):
         where = f"epoch {epoch + 1}, step {step}" if step else f"end of epoch {epoch}"
         run.log_event(f"checkpoint {os.path.basename(path)}: {where} (global step {global_step})")
+        run.set_status("running", checkpoint={"epoch": epoch, "step": step,
+                                              "global_step": global_step})
 
     all_callbacks, guard = standard_callbacks(
         position=position, state=state, csv_path=run.log_path if csv else None,
@@ -186,10 +189,10 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
         lr_values=cfg.lr_values, checkpoint_every=cfg.checkpoint_every, evaluate=evaluate,
         eval_every=cfg.eval_every, on_save=on_save,
         pending_metrics=start["metric_state"] if start and start_step else None,
-        epochs=cfg.epochs, verbose=verbose, extra=callbacks,
+        epochs=cfg.epochs, verbose=verbose, extra=callbacks, loggers=loggers,
     )
     paths, labels = train_split.paths, train_split.labels
-    readable = scan_images(paths)
+    readable = scan_training_images(cfg, paths)
     if not readable.all():
         log(f"skipping {int((~readable).sum())} unreadable training image(s), "
             f"first: {paths[~readable][0]}")

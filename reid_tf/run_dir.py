@@ -3,7 +3,8 @@
 Layout of a run directory (``runs/<UTC timestamp>`` by default)::
 
     config.json        every setting of the run (resolved defaults included)
-    status.json        {"state": "running" | "finished" | "failed", ...}
+    status.json        {"state": "running" | "interrupted" | "finished" | "failed", ...}
+    provenance.json    versions, git commit, command line, host, devices
     log.csv            one row per epoch (loss terms, learning rate, metrics)
     train.log          human-readable events (start, resume, NaN stop, ...)
     checkpoints/       training state (index.json, ckpt-<global step>.h5; reid_tf.checkpoint)
@@ -116,7 +117,8 @@ class RunDir:
         """Writes ``status.json`` atomically.
 
         Args:
-            state: ``"running"``, ``"finished"`` or ``"failed"``.
+            state: ``"running"``, ``"interrupted"`` (Ctrl-C, SIGTERM),
+                ``"finished"`` or ``"failed"``.
             **extra: further JSON fields (message, epoch, ...).
 
         Returns:

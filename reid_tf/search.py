@@ -152,20 +152,12 @@ def _check(model, gallery, queries, top, distance, batch_size):
 
 def _extractor(feature_model, batch_size, progress, desc):
     """``paths -> features``, turning an unreadable image into a SearchError."""
-    import tensorflow as tf
-
-    from reid_tf.data import image_error_path
     from reid_tf.extract import ExtractError, extract_features
 
     def extract(paths, argument="gallery"):
         try:
             return extract_features(feature_model, paths, batch_size=batch_size, local=True,
                                     progress=progress, desc=desc(argument))
-        except tf.errors.InvalidArgumentError as exc:
-            bad = image_error_path(exc)
-            if bad is None:
-                raise
-            raise SearchError(argument, f"unreadable or corrupt image: {bad}") from None
         except ExtractError as exc:
             raise SearchError(argument, exc.detail) from None
 

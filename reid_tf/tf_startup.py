@@ -10,6 +10,7 @@ lines that ``TF_CPP_MIN_LOG_LEVEL`` lets through (``I`` lines at 0, ``W`` at
 1 or less, ``E`` at 2 or less; any line that is not a log line always).
 """
 
+import json
 import os
 import re
 import sys
@@ -83,3 +84,42 @@ def import_tensorflow():
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
     return tf
+
+
+def configured_backend():
+    """The backend Keras runs or will load, without importing Keras: once
+    Keras is loaded, its backend; else ``KERAS_BACKEND``, else ``backend`` in
+    ``$KERAS_HOME/keras.json`` (``~/.keras/keras.json``), else ``tensorflow``.
+
+    Returns:
+        str.
+
+    Example:
+        >>> configured_backend() in ("tensorflow", "jax", "torch", "numpy", "openvino")
+        True
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            value = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        value = None
+    return value if isinstance(value, str) and value else "tensorflow"
+
+
+def import_keras():
+    """Imports Keras; under the TensorFlow backend, TensorFlow first with its
+    start-up lines filtered (:func:`import_tensorflow`).
+
+    Returns:
+        the ``keras`` module.
+    """
+    if "keras" not in sys.modules and configured_backend() == "tensorflow":
+        import_tensorflow()
+    import keras
+
+    return keras

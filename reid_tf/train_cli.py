@@ -13,13 +13,16 @@ parts live in :mod:`reid_tf.engine`, :mod:`reid_tf.fit_loop`,
 :mod:`reid_tf.run_dir`.
 
 Exit status: 0 success, 1 training failed (non-finite loss), 2 usage error,
-130 interrupted (Ctrl-C; the run can be resumed).
+130 interrupted by Ctrl-C, 143 stopped by SIGTERM (in both cases
+``status.json`` says ``interrupted`` and the same command, run again in the
+same directory, resumes the run: see :mod:`reid_tf.resumption`).
 """
 
 import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 
 from reid_common import (
@@ -30,10 +33,17 @@ from reid_common import (
     run_main,
 )
 from reid_tf.config import ConfigError, SettingError, TrainConfig
+from reid_tf.resumption import (
+    Terminated,
+    TrainingInterrupted,
+    describe_checkpoint,
+    stop_on_sigterm,
+)
 from reid_tf.run_dir import RunDirError
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "train.py"
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 _GROUP_TITLES = {
@@ -74,8 +84,10 @@ def build_parser(prog="train.py"):
             "and evaluate it. Without arguments: prepare the synthetic dataset, train "
             "the tiny backbone on CPU and print a before/after table."
         ),
-        epilog="Exit status: 0 done, 1 training failed (non-finite loss), 2 usage error, "
-               "130 interrupted. "
+        epilog="Without --run-dir, the newest interrupted run under runs/ with the same "
+               "settings is resumed (a finished or failed one never is: a new run starts). "
+               "Exit status: 0 done, 1 training failed (non-finite loss), 2 usage error, "
+               "130 interrupted (Ctrl-C), 143 stopped by SIGTERM. "
                "See docs/training.md for the paper's recipes.",
         argument_default=argparse.SUPPRESS,
     )
@@ -145,6 +157,44 @@ def _compact(summary):
     return out
 
 
+def interruption_message(exc, cfg):
+    """The line printed when training is interrupted: what was kept, and
+    the command that continues.
+
+    Args:
+        exc: the ``KeyboardInterrupt`` (a
+            :class:`reid_tf.resumption.TrainingInterrupted` once the run
+            directory is open).
+        cfg: the command's ``TrainConfig``.
+
+    Returns:
+        str.
+
+    Example:
+        >>> from reid_tf.resumption import TrainingInterrupted
+        >>> exc = TrainingInterrupted("runs/x", {"epoch": 0, "step": 2, "global_step": 2},
+        ...                           "Ctrl-C")
+        >>> print(interruption_message(exc, TrainConfig(overwrite=True)))
+        train.py: interrupted (Ctrl-C); runs/x keeps its checkpoint at epoch 1, step 2 (global step 2): run the same command without --overwrite, in this directory, to continue from there
+    """
+    if not isinstance(exc, TrainingInterrupted):
+        # before the run directory was opened, or a non-chief worker (the
+        # chief's directory holds the run)
+        return f"{PROG}: interrupted (no run directory of this process records it)"
+    dropped = [flag for flag, on in (("--overwrite", cfg.overwrite),
+                                     ("--new-run", cfg.new_run)) if on]
+    command = "the same command" + (f" without {' and '.join(dropped)}," if dropped
+                                    else " again,")
+    if exc.checkpoint:
+        kept = f"keeps its checkpoint at {describe_checkpoint(exc.checkpoint)}"
+        where = "continue from there"
+    else:
+        kept = "has no checkpoint yet"
+        where = "start it over in the same directory"
+    return (f"{PROG}: interrupted ({exc.reason}); {exc.run_dir} {kept}: run {command} "
+            f"in this directory, to {where}")
+
+
 def main(argv=None, *, callbacks=()):
     """``train.py`` / ``reid-train``.
 
@@ -155,7 +205,8 @@ def main(argv=None, *, callbacks=()):
             ``train.py`` in-process).
 
     Returns:
-        Exit status (0 done, 1 training failed, 2 usage error, 130 interrupted).
+        Exit status (0 done, 1 training failed, 2 usage error, 130 interrupted,
+        143 stopped by SIGTERM).
 
     Example:
         >>> main(["--K", "1"])
@@ -171,15 +222,17 @@ def main(argv=None, *, callbacks=()):
         from reid_tf.event_log import EventLog
 
         try:
-            summary = run_training(cfg, log=EventLog(quiet=cfg.quiet), callbacks=callbacks)
+            with stop_on_sigterm():
+                summary = run_training(cfg, log=EventLog(quiet=cfg.quiet),
+                                       callbacks=callbacks)
         except SettingError as exc:
             raise UsageError(exc.for_cli()) from None
         except TrainingFailed as exc:
             raise TrainingFailed("{message}", message=exc.for_cli()) from None
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; run the same command again to resume from the "
-                  "last checkpoint", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:
+            print(interruption_message(exc, cfg), file=sys.stderr)
+            sigterm = isinstance(exc, Terminated) or getattr(exc, "reason", "") == "SIGTERM"
+            return EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED
         if summary.get("worker"):
             return 0
         if cfg.json:

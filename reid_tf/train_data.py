@@ -1,7 +1,8 @@
-"""The datasets of a training run: the synthetic cache, the training split
-and the test sets."""
+"""The datasets of a training run: the synthetic cache, the training split,
+the test sets, and the input pipeline that feeds the training batches."""
 
 import dataclasses
+import importlib.util
 import os
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def prepare_synthetic(cfg, log):
         log(f"synthetic dataset: {final / 'prepared'} (cached)")
     else:
         log(f"synthetic dataset: generating {knobs['num_identities']} identities "
-            f"x {knobs['images_per_identity']} images into {final}")
+            f"x {knobs['images_per_identity']} images into {final / 'prepared'}")
     try:
         return synthetic.prepare_cached(root, **knobs)
     except PrepError as exc:
@@ -121,13 +122,74 @@ def prepare_synthetic(cfg, log):
                            "({error})", root=root, error=exc.strerror or exc) from None
 
 
+def _tensorflow_installed():
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a blocked or half-removed installation
+        return False
+
+
+def training_pipeline(cfg):
+    """The input pipeline of a run: ``"tfdata"`` or ``"pydataset"``.
+
+    ``cfg.pipeline`` ``"auto"`` is tf.data on the TensorFlow backend and the
+    PyDataset on the others; ``"tfdata"`` on another backend is allowed when
+    TensorFlow is installed.
+
+    Args:
+        cfg: ``TrainConfig``.
+
+    Returns:
+        str.
+
+    Raises:
+        SettingError: ``tfdata`` asked for without TensorFlow installed, or
+            ``pydataset`` with the ``multiworker`` strategy.
+
+    Example:
+        >>> from reid_tf.config import TrainConfig
+        >>> training_pipeline(TrainConfig(pipeline="pydataset"))
+        'pydataset'
+    """
+    from reid_tf.tf_startup import configured_backend
+
+    if cfg.pipeline == "auto":
+        return "tfdata" if configured_backend() == "tensorflow" else "pydataset"
+    if cfg.pipeline == "tfdata" and not _tensorflow_installed():
+        raise SettingError("{pipeline} tfdata: TensorFlow is not installed; use {pipeline} "
+                           "pydataset (the same batches without TensorFlow)")
+    if cfg.pipeline == "pydataset" and cfg.strategy == "multiworker":
+        raise SettingError("{pipeline} pydataset: not available with {strategy} multiworker "
+                           "(its training loop reads tf.data); use {pipeline} tfdata")
+    return cfg.pipeline
+
+
+def scan_training_images(cfg, paths):
+    """Which training images can be decoded, by the run's pipeline's decoder.
+
+    Args:
+        cfg: ``TrainConfig``.
+        paths: [N] image paths.
+
+    Returns:
+        [N] bool numpy array.
+    """
+    if training_pipeline(cfg) == "tfdata":
+        from reid_tf.data import scan_images
+    else:
+        from reid_tf.image_io import scan_images
+    return scan_images(paths)
+
+
 def training_batches(cfg, paths, labels, *, epoch, first_batch, steps):
     """The training batches of one epoch: ``steps`` P x K batches from batch
     ``first_batch`` on (a resumed epoch skips the batches already done
-    without loading their images).
+    without loading their images), from the run's pipeline
+    (:func:`training_pipeline`).
 
-    The batches are a function of the run's seed and the epoch, so a resumed
-    run sees the same batches as an uninterrupted one.
+    The batches are a function of the run's seed and the epoch, the same in
+    both pipelines, so a resumed run sees the same batches as an
+    uninterrupted one.
 
     Args:
         cfg: resolved ``TrainConfig``.
@@ -138,16 +200,19 @@ def training_batches(cfg, paths, labels, *, epoch, first_batch, steps):
 
     Returns:
         a dataset ``fit()`` accepts, yielding ``(images [P*K, H, W, 3]
-        float32, labels [P*K] integers)``.
+        float32, labels [P*K] int32)``: a ``tf.data.Dataset`` or a
+        :class:`reid_tf.pydataset.PKBatches`.
     """
-    from reid_tf.data import make_train_dataset
+    kwargs = dict(P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size), flip=cfg.flip,
+                  crop=None if cfg.crop == "none" else cfg.crop,
+                  seed=cfg.seed * 1_000_003 + epoch, scan=False, first_batch=first_batch)
+    if training_pipeline(cfg) == "tfdata":
+        from reid_tf.data import make_train_dataset
 
-    crop = None if cfg.crop == "none" else cfg.crop
-    return make_train_dataset(
-        paths, labels, P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size),
-        flip=cfg.flip, crop=crop, seed=cfg.seed * 1_000_003 + epoch,
-        deterministic=True, scan=False, first_batch=first_batch,
-    ).take(steps)
+        return make_train_dataset(paths, labels, deterministic=True, **kwargs).take(steps)
+    from reid_tf.pydataset import make_train_pydataset
+
+    return make_train_pydataset(paths, labels, num_batches=steps, **kwargs)
 
 
 def load_datasets(cfg, log):
@@ -168,6 +233,7 @@ def load_datasets(cfg, log):
     from data_prep import PrepError
     from data_prep import ManifestError, load_manifest, merge_train
 
+    training_pipeline(cfg)  # a pipeline that cannot run fails before any work
     try:
         if cfg.data:
             paths, names = cfg.data, None

@@ -13,7 +13,8 @@ identities come in look-alike pairs that differ in exactly one body part.
 
 The files follow the Market-1501 layout and naming (``bounding_box_train/``,
 ``bounding_box_test/``, ``query/``; ``PPPP_cXsY_FFFFFF_BB.jpg``), so the
-``market1501`` converter prepares them. See docs/synthetic.md.
+``market1501`` converter prepares them (naming the dataset ``synthetic``,
+:func:`is_synthetic_folder`). See docs/synthetic.md.
 
 Rendering is vectorised NumPy and the output is byte-identical for the same
 seed and knobs (each image draws from its own seeded generator).
@@ -32,7 +33,7 @@ from .identities import make_identities, visibly_different
 from .render import render_image, render_template
 from .scene import Camera, make_cameras
 from .sheet import contact_sheet
-from .writer import generate
+from .writer import generate, is_synthetic_folder
 
 __all__ = [
     "FOLDERS",
@@ -47,6 +48,7 @@ __all__ = [
     "cache_key",
     "contact_sheet",
     "generate",
+    "is_synthetic_folder",
     "main",
     "make_cameras",
     "make_identities",

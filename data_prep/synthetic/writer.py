@@ -58,6 +58,18 @@ def _read_previous(dst):
     return prev if isinstance(prev, dict) and prev.get("format") == FORMAT else None
 
 
+def is_synthetic_folder(folder):
+    """Whether ``folder`` holds a dataset written by :func:`generate` (its ``synthetic.json``).
+
+    Example:
+        >>> import tempfile
+        >>> is_synthetic_folder(tempfile.mkdtemp())
+        False
+    """
+    folder = Path(folder)
+    return folder.is_dir() and _read_previous(folder) is not None
+
+
 def generate(dst, *, num_identities=300, num_cameras=6, images_per_identity=16, height=128,
              width=64, seed=0, overwrite=False, progress=None, workers=1, **knobs):
     """Write the synthetic dataset in Market-1501 layout and naming.

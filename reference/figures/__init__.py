@@ -5,9 +5,10 @@ others drawn with matplotlib's object API (``Figure``, no pyplot). Pillow and
 matplotlib are imported on first use.
 """
 
-from reference.figures.alignment import alignment_figure, part_distance_matrix
+from reference.figures.alignment import alignment_figure, draw_alignment, part_distance_matrix
 from reference.figures.cmc import CMCCurve, cmc_figure, write_cmc_figure
 from reference.figures.images import ReportError, ReportWarning, resolve_image
+from reference.figures.pairs import AlignmentCandidate, alignment_candidates, format_candidates
 from reference.figures.ranked_list import (
     MAX_TOP_N,
     ranked_gallery,
@@ -20,12 +21,16 @@ from reference.figures.ranked_list import (
 )
 
 __all__ = [
+    "AlignmentCandidate",
     "CMCCurve",
     "MAX_TOP_N",
     "ReportError",
     "ReportWarning",
+    "alignment_candidates",
     "alignment_figure",
     "cmc_figure",
+    "draw_alignment",
+    "format_candidates",
     "part_distance_matrix",
     "ranked_gallery",
     "ranked_list_figure",

@@ -209,6 +209,34 @@ def case_missing_local_for_local_distance(tmp):
     return [d, "--distance", "local"], [d, "local"]
 
 
+def case_directory_without_dumps(tmp):
+    (tmp / "empty").mkdir()
+    (tmp / "empty" / "notes.txt").write_text("x")
+    return [tmp / "empty"], [tmp / "empty", "neither a run directory"]
+
+
+def case_run_dir_without_feature_dumps(tmp):
+    run = tmp / "run"
+    (run / "features").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    return [run], [run, "without feature dumps"]
+
+
+def case_alignment_index_beyond_the_dump(tmp):
+    d = dump(tmp / "x.h5")
+    with h5py.File(d, "a") as f:
+        for split, n in (("query", 6), ("gallery", 20)):
+            f[split].create_dataset("local", data=np.zeros((n, 3, 4), np.float32))
+    return [d, "--alignment", "0", "20", "--json", tmp / "r.json"], [
+        "--alignment", d, "gallery index 20"]
+
+
+def case_json_directory_is_a_file(tmp):
+    d = dump(tmp / "x.h5")
+    (tmp / "afile").write_text("x")
+    return [d, "--json", tmp / "afile" / "r.json"], ["--json", "afile", "not a directory"]
+
+
 CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
          if name.startswith("case_")}
 

@@ -221,6 +221,33 @@ def test_market_converter_prepares_it(small, tmp_path):
     junk = sum(1 for r in info["images"] if r["pid"] == -1)
     assert result["dropped"]["junk"] == junk
     assert summary["gallery"]["images"] == info["counts"]["bounding_box_test"] - junk
+    # the data keeps its name: synthetic, in dataset.json and in every row
+    from data_prep import load_manifest
+
+    m = load_manifest(tmp_path / "prepared")
+    assert result["dataset"] == m.dataset == "synthetic" and m.protocol == "market1501"
+    assert {str(name) for name in m.split("query").datasets} == {"synthetic"}
+    rows = (tmp_path / "prepared" / "manifest.jsonl").read_text().splitlines()
+    assert {json.loads(line)["dataset"] for line in rows} == {"synthetic"}
+
+
+def test_market_layout_without_the_marker_stays_market1501(small, tmp_path):
+    import shutil
+
+    market = pytest.importorskip("data_prep.market1501")
+    dst, _ = small
+    copy = tmp_path / "copy"
+    shutil.copytree(dst, copy)
+    (copy / "synthetic.json").unlink()
+    assert market.convert(copy, tmp_path / "p", quiet=True)["dataset"] == "market1501"
+
+
+def test_cached_preparation_is_named_synthetic(tmp_path):
+    from data_prep import load_manifest
+
+    prepared = S.prepare_cached(tmp_path / "cache", num_identities=4, images_per_identity=4,
+                                height=32, width=16)
+    assert prepared.name == "prepared" and load_manifest(prepared).dataset == "synthetic"
 
 
 def test_cli(tmp_path, capsys):

@@ -160,9 +160,13 @@ def test_rerank_matches_rerank_of_independent_matrices(tmp_path, data, dump_path
     params = ["--k1", "6", "--k2", "3", "--lambda", "0.2"]
     code, results = run_cli(tmp_path, [dump_path, "--distance", distance, "--rerank", *params])
     assert code == 0
-    r = results[0]
+    assert [(p["distance"], p["rerank"]) for p in results] == [(distance, False),
+                                                               (distance, True)]
+    plain_row, r = results
     assert r["rerank"] is True and (r["k1"], r["k2"], r["lambda"]) == (6, 3, 0.2)
+    assert (plain_row["k1"], plain_row["k2"], plain_row["lambda"]) == (None, None, None)
     q_g = oracle(data, distance)
+    assert_matches(plain_row, expected_metrics(data, q_g))
     q_q = oracle(data, distance, pair=("query", "query"))
     g_g = oracle(data, distance, pair=("gallery", "gallery"))
     reranked = re_rank(q_g, q_q, g_g, k1=6, k2=3, lambda_value=0.2)
@@ -184,7 +188,9 @@ def test_rerank_with_shortlist_uses_the_shortlisted_matrices(tmp_path, data, dum
         for pair in (("query", "gallery"), ("query", "query"), ("gallery", "gallery"))
     ]
     expected = expected_metrics(data, re_rank(*mats, k1=5, k2=2, lambda_value=0.3))
-    assert_close_after_rerank(results[0], expected)
+    assert [r["rerank"] for r in results] == [False, True]
+    assert_matches(results[0], expected_metrics(data, mats[0]))
+    assert_close_after_rerank(results[1], expected)
 
 
 def test_normalize(tmp_path, data, dump_path):

@@ -238,10 +238,55 @@ def test_alignment_figure_path_lines_and_widths(tmp_path):
     dvals = np.array([d[p] for p in path])
     order = np.argsort(dvals)
     assert np.all(np.diff(widths[order]) > 0)  # thicker where d_ij is larger
-    assert widths.min() > 0.5 and widths.max() < 5.5
+    assert widths.min() == pytest.approx(0.6) and widths.max() == pytest.approx(6.0)
+    assert np.all(np.diff(np.array(info["alphas"])[order]) > 0)  # and more opaque
     with Image.open(out) as img:
         assert img.format == "PNG" and img.size == (1000, 500)
     assert sorted(os.listdir(tmp_path)) == ["align.png", "g.png"]
+
+
+def _shifted_pair(seed, h=6, shift=2, c=6):
+    """Query stripes and the same stripes seen two stripes lower (a misaligned crop)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(h + shift, c))
+    x = base[:h] + 0.05 * rng.normal(size=(h, c))
+    y = np.concatenate([rng.normal(size=(shift, c)), base[:h - shift]]) \
+        + 0.05 * rng.normal(size=(h, c))
+    return x, y
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_alignment_figure_content_read_from_the_figure(seed):
+    """Lines only for the shortest path's cells, weighted by d_ij; values and totals legible."""
+    x, y = _shifted_pair(seed)
+    fig, info = figures.draw_alignment(None, None, x, y, title="pair")
+    path, best, d = _brute_force_path(x, y)
+    ax_img = fig.axes[0]
+    matches = {}
+    for line in ax_img.lines:
+        gid = line.get_gid() or ""
+        if gid.startswith("match "):
+            i, j = (int(v) for v in gid.split()[1:])
+            matches[(i, j)] = (line.get_linewidth(), line.get_alpha())
+    assert sorted(matches) == sorted(path)  # nothing but the path: no fan of every cell
+    by_d = sorted(path, key=lambda c: d[c])
+    widths = [matches[c][0] for c in by_d]
+    alphas = [matches[c][1] for c in by_d]
+    dvals = [d[c] for c in by_d]
+    for k in range(len(by_d) - 1):
+        if dvals[k + 1] - dvals[k] > 1e-9:
+            assert widths[k] < widths[k + 1] and alphas[k] < alphas[k + 1]
+    # the pairs that carry the distance stand out: width ratio of largest to smallest d_ij
+    assert widths[-1] / widths[0] >= 5
+    texts = {t.get_gid(): t.get_text() for t in ax_img.texts if t.get_gid()}
+    assert texts == {f"value {i} {j}": f"{d[i, j]:.2f}" for i, j in path}
+    head = fig._suptitle.get_text()
+    band = min(length for length, p in scored_paths(d) if all(abs(i - j) <= 1 for i, j in p))
+    for value in (best, band, np.trace(d)):
+        assert f"{value:.3f}" in head
+    # a misaligned crop of the same stripes: the path beats every path without shift
+    assert best < band - 0.1 and info["unshifted"] == pytest.approx(band, rel=1e-9)
+    assert info["unaligned"] == pytest.approx(np.trace(d), rel=1e-9)
 
 
 def test_alignment_figure_rejects_channel_mismatch(tmp_path):
@@ -353,8 +398,10 @@ def test_cmc_figure_draws_each_curve_in_percent(tmp_path):
     (third,) = fig.axes[1].lines
     np.testing.assert_allclose(third.get_ydata(), 100.0 * b[:12])
     assert third.get_marker() == "." and fig.axes[1].get_ylim() == (0.0, 100.0)
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "a: R1 30.0%", "b: R1 35.0%"]
     out = tmp_path / "cmc.png"
     figures.write_cmc_figure(str(out), panels, panel_size=(4.0, 3.0))
     with Image.open(out) as img:
-        assert img.format == "PNG" and img.size == (800, 300)
+        # two panels of 4 inches; 3 inches plus 0.22 per legend row (2 rows), 100 dpi
+        assert img.format == "PNG" and img.size == (800, 344)

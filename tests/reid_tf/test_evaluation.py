@@ -75,5 +75,6 @@ def test_plot_cmc_one_panel_per_test_set(tmp_path):
     path = tmp_path / "cmc.png"
     evaluation.plot_cmc(results, str(path))
     with Image.open(path) as img:
-        assert img.format == "PNG" and img.size == (2 * 550, 420)
+        # 5.5 x 4.2 inches per panel, plus 0.22 inches per legend row (3 rows below "a")
+        assert img.format == "PNG" and img.size == (2 * 550, 420 + 66)
     assert os.listdir(tmp_path) == ["cmc.png"]
