@@ -6,7 +6,9 @@
 - under JAX, ``--strategy mirrored`` is ``keras.distribution.DataParallel``
   over two virtual CPU devices (XLA flags) and its first epoch logs the
   losses of the one-device JAX run (one program over the whole batch);
-- what a backend cannot run is refused at start in one line, exit 2.
+- what a backend cannot run is refused at start in one line, exit 2;
+- under JAX, ``train.py`` runs with TensorFlow unimportable (a JAX-only
+  installation).
 
 The SIGKILL-then-resume test on JAX is in ``test_resume.py``.
 """
@@ -106,3 +108,33 @@ def test_what_a_backend_cannot_run_is_refused_at_start(backend, strategy, needle
     assert len(lines) == 1 and lines[0].startswith("train.py: error: --strategy")
     assert needle in lines[0] and f"KERAS_BACKEND={backend}" in lines[0]
     assert not run_dir.exists()
+
+
+NO_TENSORFLOW = r"""
+import json, sys
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoTensorFlow())
+from reid_tf.train_cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def test_jax_trains_without_tensorflow(cache_dir, tmp_path):
+    """A JAX-only installation: TensorFlow unimportable, a whole run."""
+    run_dir = tmp_path / "no-tf"
+    args = tiny_args(cache_dir, run_dir, "--epochs", "1", "--steps-per-epoch", "2",
+                     "--checkpoint-every", "1")
+    env = subprocess_env(KERAS_BACKEND="jax")
+    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"code": 0, "tensorflow": False}
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["backend"] == "jax" and summary["status"] == "finished"
+    index = json.loads((run_dir / "checkpoints" / "index.json").read_text())
+    assert index["latest"] == "ckpt-2.h5" and (run_dir / "model.keras").is_file()
