@@ -90,8 +90,11 @@ def test_jax_data_parallel_on_two_cpu_devices(jax_trained_run, cache_dir, tmp_pa
     assert "2 CPU devices" in (run_dir / "train.log").read_text()
     got, want = _rows(run_dir / "log.csv"), _rows(jax_trained_run["dir"] / "log.csv")
     assert [r["epoch"] for r in got] == ["1"]
+    # the sharded step sums in another order (batch-norm moments, the
+    # gradient all-reduce): equal to rounding, not bit for bit; mining per
+    # device would change the TriHard terms by far more
     for key in ("loss", "id_loss", "global_loss", "local_loss", "id_accuracy"):
-        assert float(got[0][key]) == pytest.approx(float(want[0][key]), rel=1e-4,
+        assert float(got[0][key]) == pytest.approx(float(want[0][key]), rel=1e-3,
                                                    abs=1e-6), key
 
 
