@@ -113,8 +113,10 @@ def training_devices():
     if name == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_logical_devices("GPU")
-        return ("gpu", len(gpus)) if gpus else ("cpu", len(tf.config.list_logical_devices("CPU")))
+        # physical devices: listing logical ones would start TensorFlow's
+        # runtime, which a multi-worker strategy must configure first
+        gpus = tf.config.list_physical_devices("GPU")
+        return ("gpu", len(gpus)) if gpus else ("cpu", len(tf.config.list_physical_devices("CPU")))
     if name == "jax":
         import jax
 
