@@ -282,6 +282,9 @@ class CheckpointCallback(keras.callbacks.Callback):
     def _save(self, epoch, step, global_step):
         if self.guard is not None and self.guard.failure is not None:
             return
+        # reading ``self.model`` writes the JAX trainer's running state back
+        # into the model's variables (Keras keeps it apart during an epoch)
+        self.model  # noqa: B018
         if not self.state.weights_finite():
             if self.guard is not None:
                 self.guard.failure = {

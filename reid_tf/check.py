@@ -112,9 +112,9 @@ def check_against_reference(dump, samples=200, seed=0, rtol=RTOL):
     """
     import importlib
 
-    from reid_tf.tf_startup import import_tensorflow
+    from reid_tf.backend import backend_name
 
-    import_tensorflow()
+    backend_name()  # loads Keras (TensorFlow with its start-up lines filtered)
     from keras import ops
 
     from reid_tf import distances as tf_dist

@@ -1,26 +1,93 @@
 """The checkpointed training state of a run (save and restore, for resumption).
 
-:class:`TrainingState` is one ``tf.train.Checkpoint``: the trainer's
-weights, the optimizer's slots and iteration counter (which also drives the
-learning-rate schedule), the epoch, the step inside the epoch, the global
-step and the running sums of the epoch's logged metrics.
-``tf.train.CheckpointManager`` writes the files first and then updates the
-``checkpoint`` index file atomically, so a process killed while saving
-leaves the previous checkpoint in force.
+:class:`TrainingState` saves Keras state only, so that the same files are
+written and read under every Keras backend (TensorFlow, JAX, PyTorch): one
+HDF5 file ``checkpoints/ckpt-<global step>.h5`` per checkpoint holding
+
+- ``trainer/<i>``: every variable of the training model, in
+  ``trainer.variables`` order (weights, batch-normalisation statistics and
+  the state of the layers' ``keras.random.SeedGenerator`` objects);
+- ``optimizer/<i>``: every variable of the optimizer, in
+  ``optimizer.variables`` order (the iteration count, which drives the
+  learning-rate schedule, Adam's moments, the loss scale of mixed
+  precision);
+- ``metric_state``: the running sums of the epoch's logged metrics
+  (float64);
+- attributes ``epoch``, ``step``, ``global_step`` (the position) and
+  ``format``, ``version``, ``backend``.
+
+The training batches are a function of the position (the PK sampler of an
+epoch is seeded from the run's seed and the epoch, and a resumed epoch skips
+the batches already done), so position and variables are the whole state.
+
+Writes are atomic: the file is written under a temporary name and renamed,
+then the index ``checkpoints/index.json`` (the newest file and the kept
+ones) is replaced atomically; a process killed at any point leaves the
+previous checkpoint in force. Variables are matched by order and shape,
+not by name (auto-generated layer names differ between processes).
 """
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+
+from reid_common import atomic_path, atomic_write_json
+
+FORMAT = "alignedreid-training-state"
+VERSION = 1
+INDEX = "index.json"
+LEGACY_INDEX = "checkpoint"  # the index file of tf.train.CheckpointManager
 
 
 def _metric_variables(model):
     return [v for m in model.metrics for v in m.variables]
 
 
+def _to_numpy(variable):
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+def legacy_checkpoint(directory):
+    """Whether a checkpoint directory holds ``tf.train`` checkpoints of an
+    earlier release (and none of this format).
+
+    Args:
+        directory: checkpoint directory.
+
+    Returns:
+        bool.
+
+    Example:
+        >>> legacy_checkpoint("/nonexistent")
+        False
+    """
+    d = Path(directory)
+    return (d / LEGACY_INDEX).is_file() and not (d / INDEX).is_file()
+
+
+def has_state(directory):
+    """Whether a checkpoint directory holds a checkpoint (of any format).
+
+    Args:
+        directory: checkpoint directory.
+
+    Returns:
+        bool.
+
+    Example:
+        >>> has_state("/nonexistent")
+        False
+    """
+    d = Path(directory)
+    return (d / INDEX).is_file() or (d / LEGACY_INDEX).is_file()
+
+
 class TrainingState:
-    """The checkpointed training state and its ``CheckpointManager``.
+    """The checkpointed training state of a trainer in a directory.
 
     Args:
         trainer: compiled training model (``AlignedReIDModel`` or
@@ -39,40 +106,55 @@ class TrainingState:
         >>> state = TrainingState(trainer, tempfile.mkdtemp())
         >>> state.restore() is None         # nothing saved yet
         True
+        >>> Path(state.save(epoch=0, step=2, global_step=2)).name
+        'ckpt-2.h5'
+        >>> position = state.restore()
+        >>> position["epoch"], position["step"], position["global_step"]
+        (0, 2, 2)
         >>> state.weights_finite()
         True
     """
 
     def __init__(self, trainer, directory, max_to_keep=2):
         self.trainer = trainer
-        self.directory = os.fspath(directory)
+        self.directory = Path(directory)
+        self.max_to_keep = max(1, int(max_to_keep))
         self._metric_vars = _metric_variables(trainer)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        size = sum(int(np.prod(v.shape)) for v in self._metric_vars)
-        self.metric_state = tf.Variable(
-            np.zeros(size, np.float64), trainable=False, name="metric_state"
-        )
-        self.checkpoint = tf.train.Checkpoint(
-            model=trainer,
-            optimizer=trainer.optimizer,
-            epoch=self.epoch,
-            step=self.step,
-            global_step=self.global_step,
-            metric_state=self.metric_state,
-        )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=max_to_keep,
-            checkpoint_name="ckpt",
-        )
 
+    # ----------------------------------------------------------- index
+    def _index(self):
+        try:
+            with open(self.directory / INDEX, encoding="utf-8") as f:
+                index = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.directory / INDEX}: unreadable checkpoint index "
+                             f"({exc})") from None
+        if not isinstance(index, dict) or index.get("format") != FORMAT:
+            raise ValueError(f"{self.directory / INDEX}: not a checkpoint index of this "
+                             "program")
+        return index
+
+    @property
+    def latest_checkpoint(self):
+        """Path of the newest checkpoint file, or None.
+
+        Returns:
+            str or None.
+        """
+        try:
+            index = self._index()
+        except ValueError:
+            return None
+        return None if index is None else str(self.directory / index["latest"])
+
+    # ----------------------------------------------------------- metrics
     def _pack_metrics(self):
         if not self._metric_vars:
             return np.zeros(0, np.float64)
-        return np.concatenate(
-            [np.asarray(v.numpy(), np.float64).ravel() for v in self._metric_vars]
-        )
+        return np.concatenate([_to_numpy(v).astype(np.float64).ravel()
+                               for v in self._metric_vars])
 
     def unpack_metrics(self, values):
         """Assigns a packed vector (from a checkpoint) to the metric variables.
@@ -89,6 +171,11 @@ class TrainingState:
             v.assign(np.asarray(values[offset:offset + n]).reshape(v.shape).astype(v.dtype))
             offset += n
 
+    # ----------------------------------------------------------- save
+    def _groups(self):
+        return {"trainer": self.trainer.variables,
+                "optimizer": self.trainer.optimizer.variables}
+
     def save(self, epoch, step, global_step):
         """Saves the state at a position (``step`` steps done in ``epoch``).
 
@@ -98,14 +185,36 @@ class TrainingState:
             global_step: steps done in all.
 
         Returns:
-            str: the checkpoint prefix written.
+            str: the checkpoint file written.
         """
-        self.epoch.assign(int(epoch))
-        self.step.assign(int(step))
-        self.global_step.assign(int(global_step))
-        self.metric_state.assign(self._pack_metrics())
-        return self.manager.save(checkpoint_number=int(global_step))
+        import h5py
+        import keras
 
+        name = f"ckpt-{int(global_step)}.h5"
+        path = self.directory / name
+        arrays = {group: [_to_numpy(v) for v in variables]
+                  for group, variables in self._groups().items()}
+        metric_state = self._pack_metrics()
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs.update(format=FORMAT, version=VERSION, epoch=int(epoch),
+                               step=int(step), global_step=int(global_step),
+                               backend=keras.backend.backend())
+                for group, values in arrays.items():
+                    g = f.create_group(group)
+                    for i, value in enumerate(values):
+                        g.create_dataset(str(i), data=value)
+                f.create_dataset("metric_state", data=metric_state)
+        index = self._index() or {}
+        kept = [n for n in index.get("kept", []) if n != name] + [name]
+        dropped, kept = kept[:-self.max_to_keep], kept[-self.max_to_keep:]
+        atomic_write_json(self.directory / INDEX,
+                          {"format": FORMAT, "version": VERSION, "latest": name, "kept": kept})
+        for old in dropped:
+            (self.directory / old).unlink(missing_ok=True)
+        return str(path)
+
+    # ----------------------------------------------------------- restore
     def restore(self):
         """Restores the newest checkpoint, if there is one.
 
@@ -115,22 +224,31 @@ class TrainingState:
 
         Raises:
             ValueError: the checkpoint does not match the model (different
-                architecture or settings).
+                architecture or settings), is unreadable, or is a
+                ``tf.train`` checkpoint of an earlier release.
         """
-        path = self.manager.latest_checkpoint
-        if path is None:
+        if legacy_checkpoint(self.directory):
+            raise ValueError(f"{self.directory}: a tf.train checkpoint of an earlier release, "
+                             "which this release cannot resume")
+        index = self._index()
+        if index is None:
             return None
-        status = self.checkpoint.restore(path)
+        path = self.directory / str(index.get("latest"))
         try:
-            status.assert_existing_objects_matched()
-        except AssertionError as exc:
-            raise ValueError(f"{path}: checkpoint does not match the model: {exc}") from None
+            values, attrs = _read(path, list(self._groups()))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: unreadable checkpoint ({exc})") from None
+        for group, variables in self._groups().items():
+            _check_match(path, group, variables, values[group])
+        for group, variables in self._groups().items():
+            for v, value in zip(variables, values[group]):
+                v.assign(value.astype(np.dtype(_to_numpy(v).dtype)))
         return {
-            "epoch": int(self.epoch.numpy()),
-            "step": int(self.step.numpy()),
-            "global_step": int(self.global_step.numpy()),
-            "path": path,
-            "metric_state": self.metric_state.numpy().copy(),
+            "epoch": int(attrs["epoch"]),
+            "step": int(attrs["step"]),
+            "global_step": int(attrs["global_step"]),
+            "path": str(path),
+            "metric_state": values["metric_state"],
         }
 
     def weights_finite(self):
@@ -139,7 +257,31 @@ class TrainingState:
         Returns:
             bool.
         """
-        return all(
-            bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))
-            for v in self.trainer.trainable_variables
-        )
+        return all(bool(np.isfinite(_to_numpy(v)).all())
+                   for v in self.trainer.trainable_variables)
+
+
+def _read(path, groups):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != FORMAT:
+            raise ValueError("not a checkpoint of this program")
+        attrs = {k: f.attrs[k] for k in ("epoch", "step", "global_step")}
+        values = {}
+        for group in groups:
+            g = f[group]
+            values[group] = [np.asarray(g[str(i)][()]) for i in range(len(g))]
+        values["metric_state"] = np.asarray(f["metric_state"][()], np.float64)
+    return values, attrs
+
+
+def _check_match(path, group, variables, values):
+    if len(variables) != len(values):
+        raise ValueError(f"{path}: checkpoint does not match the model: {len(values)} "
+                         f"{group} variables saved, the model has {len(variables)}")
+    for i, (v, value) in enumerate(zip(variables, values)):
+        if tuple(v.shape) != value.shape:
+            raise ValueError(f"{path}: checkpoint does not match the model: {group} "
+                             f"variable {i} ({v.path}) has shape {tuple(v.shape)}, saved "
+                             f"{value.shape}")

@@ -264,12 +264,15 @@ class TrainConfig:
         "(GPU); losses and features stay float32", "performance",
         action="store_true"))
     jit_compile: bool = _f(False, **_opt(
-        "--jit-compile", "compile the train step with XLA", "performance",
+        "--jit-compile", "compile the train step with XLA (always done under "
+        "KERAS_BACKEND=jax; torch.compile under torch)", "performance",
         action="store_true"))
     strategy: str = _f("default", **_opt(
         "--strategy", "tf.distribute strategy: 'default' (one device), "
         "'mirrored' (all local GPUs, or CPU devices) or 'multiworker' "
-        "(TF_CONFIG). Hard mining is done per replica (see docs/training.md)",
+        "(TF_CONFIG). Hard mining is done per replica (see docs/training.md). "
+        "Under KERAS_BACKEND=jax 'mirrored' is keras.distribution.DataParallel "
+        "over the local devices; PyTorch: 'default' only (docs/backends.md)",
         "performance", choices=STRATEGIES))
 
     # ---------------------------------------------------------- evaluation

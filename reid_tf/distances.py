@@ -87,14 +87,18 @@ def pairwise_distance(a, b, squared=False):
         + ops.sum(ops.square(b), axis=1)[None, :]
         - 2 * ops.matmul(a, ops.transpose(b))
     )
-    sq = ops.maximum(sq, 0)
+    sq = ops.where(ops.greater_equal(sq, 0), sq, ops.zeros_like(sq))  # max(sq, 0), dtype kept
     if squared:
         return sq
     return safe_sqrt(sq)
 
 
 def _tanh_half(norm):
-    return ops.tanh(norm / 2)
+    # tanh(n / 2) = (1 - e^-n) / (1 + e^-n) for the norms n >= 0 here: no
+    # overflow, and the dtype is kept on every backend (Keras' JAX tanh
+    # computes float64 in float32)
+    e = ops.exp(-norm)
+    return (1 - e) / (1 + e)
 
 
 def local_part_distances(x, y):
@@ -182,7 +186,10 @@ def shortest_path(d):
         # On diagonal k, row i: up = S[i-1, j] sits at row i-1 of diagonal
         # k-1; left = S[i, j-1] sits at row i of diagonal k-1.
         up = ops.concatenate([pad, prev[:-1]], axis=0)
-        prev = diagonals[k] + ops.minimum(up, prev)
+        # min(up, prev) with TensorFlow's subgradient on every backend (a tie
+        # goes to `up`); also keeps the dtype (Keras' torch minimum computes
+        # float64 inputs in float32)
+        prev = diagonals[k] + ops.where(ops.less_equal(up, prev), up, prev)
     return prev[hf - 1]
 
 

@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from reid_common import atomic_path, atomic_write_bytes, atomic_write_json
+from reid_tf.backend import check_backend, describe_backend, training_devices
 from reid_tf.config import SettingError
 from reid_tf.event_log import EventLog
 from reid_tf.fit_loop import TrainingFailed, build_trainer, train_epochs
@@ -33,7 +34,6 @@ from reid_tf.provenance import PROVENANCE_FILE, collect_provenance, write_proven
 from reid_tf.resumption import Terminated, TrainingInterrupted, choose_run_dir
 from reid_tf.run_dir import RunDir, unusable
 from reid_tf.strategy import cluster_role, make_strategy
-from reid_tf.tf_startup import import_tensorflow
 from reid_tf.train_data import load_datasets
 
 __all__ = ["PEER_SUFFIX", "TrainingFailed", "TrainingInterrupted", "evaluate_sets",
@@ -151,7 +151,9 @@ def run_training(config, *, log=None, callbacks=()):
     cfg = config
     log = EventLog(quiet=cfg.quiet) if log is None else log
     t_start = time.monotonic()
+    check_backend(strategy=cfg.strategy)
     chief = cluster_role(cfg.strategy)
+    log(describe_backend())
     if cfg.strategy == "multiworker" and cfg.jit_compile:
         raise SettingError("{jit_compile}: not supported with {strategy} multiworker (its "
                            "training loop is not XLA-compiled)")
@@ -235,11 +237,6 @@ def _restore(cfg, run, trainer, chief, resuming, log):
     from reid_tf.checkpoint import TrainingState
 
     state = TrainingState(trainer, run.checkpoint_dir, max_to_keep=cfg.keep_checkpoints)
-    # create the checkpoint's save counter now, outside the strategy scope, on
-    # every worker: created lazily inside it (first save) it is a collective
-    # variable on workers that did not restore, and the workers' collectives
-    # would no longer match after a resumption
-    state.checkpoint.save_counter  # noqa: B018
     if not resuming:
         return state, None
     source = state if chief else TrainingState(trainer, RunDir(cfg.run_dir).checkpoint_dir)
@@ -260,9 +257,7 @@ def _restore(cfg, run, trainer, chief, resuming, log):
 
 
 def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_start):
-    import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from reid_tf.evaluation import KINDS, flat_metrics, format_table, plot_cmc
     from reid_tf.extract import normalized_label
@@ -392,7 +387,8 @@ def _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks, t_
         "final_logs": result["last_logs"],
         "datasets": datasets,
         "files": files,
-        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+        "device": training_devices()[0].upper(),
+        "backend": keras.backend.backend(),
         "replicas": replicas,
     }
     atomic_write_json(run.metrics_path, summary)

@@ -23,6 +23,17 @@ class TrainingFailed(SettingMessage, RuntimeError):
     """Training stopped (non-finite loss or weights)."""
 
 
+def _op_errors():
+    """The exceptions of a failed backend op (TensorFlow's; none on the others)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return (tf.errors.InvalidArgumentError,)
+    return ()
+
+
 def learning_rate_boundaries(milestones, steps_per_epoch):
     """``PiecewiseConstantDecay`` boundaries of epoch milestones.
 
@@ -119,7 +130,9 @@ def build_trainer(cfg, num_classes):
     else:
         trainer = AlignedReIDModel(net, settings)
     schedule = learning_rate_schedule(cfg.lr_milestones, cfg.lr_values, cfg.steps_per_epoch)
-    trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=cfg.jit_compile)
+    # JAX runs a train step op by op unless it is jit-compiled: always compile it there
+    jit = cfg.jit_compile or keras.backend.backend() == "jax"
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit)
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer, net
 
@@ -154,8 +167,6 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
     Raises:
         TrainingFailed: the loss or the weights became non-finite.
     """
-    import tensorflow as tf
-
     from reid_tf.callbacks import Position, standard_callbacks
     from reid_tf.train_data import scan_training_images, training_batches
 
@@ -212,7 +223,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
                                           steps_per_epoch=steps, callbacks=all_callbacks,
                                           verbose=0, shuffle=False)
                     epoch_logs = {k: v[-1] for k, v in history.history.items() if v}
-        except tf.errors.InvalidArgumentError:
+        except _op_errors():
             # Non-finite features can make an index computed from them invalid
             # (an op error rather than a NaN loss): report it as the NaN it is.
             if state.weights_finite():
@@ -222,7 +233,7 @@ def train_epochs(cfg, trainer, train_split, run, state, *, start, evaluate, log,
             break
         last_logs = {k: float(v) for k, v in epoch_logs.items()}
     if guard.failure is not None:
-        saved = state.manager.latest_checkpoint
+        saved = state.latest_checkpoint
         where = (f"the last good checkpoint {saved} is kept" if saved
                  else "no checkpoint had been saved")
         raise TrainingFailed("{failure}; training stopped, {where} (check the data or lower "

@@ -31,6 +31,12 @@ def _as_loss_float(x):
     return ops.cast(x, "float32")
 
 
+def _mean(values):
+    """Mean of a vector as sum / count, in its own dtype on every backend
+    (Keras' JAX and torch ``mean`` accumulate float64 in float32)."""
+    return ops.sum(values) / ops.cast(ops.shape(values)[0], values.dtype)
+
+
 def l2_normalize(x, axis=-1):
     """Divide by the Euclidean norm along ``axis``: ``x / sqrt(max(sum x^2, 1e-12))``.
 
@@ -47,7 +53,10 @@ def l2_normalize(x, axis=-1):
         [0.6, 0.8]
     """
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    return x / ops.sqrt(ops.maximum(sq, _NORM_EPS))
+    # max(sq, eps) keeping the dtype on every backend (Keras' torch maximum
+    # computes float64 in float32)
+    return x / ops.sqrt(ops.where(ops.greater_equal(sq, _NORM_EPS), sq,
+                                  ops.full_like(sq, _NORM_EPS)))
 
 
 def _first_index_where(mask):
@@ -261,7 +270,7 @@ def id_loss(labels, logits, label_smoothing=0.0):
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / k
     logp = ops.log_softmax(logits, axis=-1)
-    return -ops.mean(ops.sum(target * logp, axis=-1))
+    return -_mean(ops.sum(target * logp, axis=-1))
 
 
 def metric_mutual_loss(dist1, dist2):
@@ -289,7 +298,7 @@ def metric_mutual_loss(dist1, dist2):
     m2 = ops.cast(dist2, m1.dtype)
     first = ops.square(ops.stop_gradient(m1) - m2)
     second = ops.square(m1 - ops.stop_gradient(m2))
-    return ops.mean(first + second)
+    return _mean(ops.reshape(first + second, (-1,)))
 
 
 def classification_mutual_loss(logits1, logits2):
@@ -318,4 +327,4 @@ def classification_mutual_loss(logits1, logits2):
     fixed1, fixed2 = ops.stop_gradient(logp1), ops.stop_gradient(logp2)
     kl_21 = ops.sum(ops.exp(fixed2) * (fixed2 - logp1), axis=-1)
     kl_12 = ops.sum(ops.exp(fixed1) * (fixed1 - logp2), axis=-1)
-    return ops.mean(kl_21 + kl_12)
+    return _mean(kl_21 + kl_12)

@@ -7,7 +7,7 @@ Layout of a run directory (``runs/<UTC timestamp>`` by default)::
     provenance.json    versions, git commit, command line, host, devices
     log.csv            one row per epoch (loss terms, learning rate, metrics)
     train.log          human-readable events (start, resume, NaN stop, ...)
-    checkpoints/       training state (tf.train.CheckpointManager files)
+    checkpoints/       training state (index.json, ckpt-<global step>.h5; reid_tf.checkpoint)
     model.keras        inference model (global + local features)
     features/<name>.h5 test feature dumps (reference.write_dump format)
     metrics.json       before/after metrics of every test set
@@ -158,7 +158,9 @@ class RunDir:
             >>> RunDir("/nonexistent").has_checkpoint()
             False
         """
-        return (self.checkpoint_dir / "checkpoint").is_file()
+        from reid_tf.checkpoint import has_state
+
+        return has_state(self.checkpoint_dir)
 
     def log_event(self, message):
         """Appends one timestamped line to ``train.log``.

@@ -1,5 +1,14 @@
-"""``tf.distribute`` strategies of a training run and the cluster role of a process."""
+"""The distribution strategy of a training run and the cluster role of a process.
 
+Under the TensorFlow backend a strategy is a ``tf.distribute`` strategy;
+under JAX, ``mirrored`` is Keras' ``keras.distribution.DataParallel`` over
+the local devices and ``default`` one device; under PyTorch, one device
+(:class:`KerasDistribution` gives these the two members of a
+``tf.distribute`` strategy the engine uses: ``num_replicas_in_sync`` and
+``scope()``).
+"""
+
+import contextlib
 import json
 import os
 
@@ -36,8 +45,44 @@ def cluster_role(name):
     return kind == "worker" and index == 0
 
 
+class KerasDistribution:
+    """A Keras distribution (or none) in the shape of a ``tf.distribute``
+    strategy: ``num_replicas_in_sync`` and ``scope()``.
+
+    Args:
+        distribution: a ``keras.distribution.Distribution`` or None (one
+            device).
+        replicas: devices the batch is split over.
+
+    Example:
+        >>> one = KerasDistribution(None, 1)
+        >>> with one.scope():
+        ...     one.num_replicas_in_sync
+        1
+    """
+
+    def __init__(self, distribution, replicas):
+        self.distribution = distribution
+        self.num_replicas_in_sync = int(replicas)
+
+    def scope(self):
+        """Context in which the distribution is Keras' current one.
+
+        Returns:
+            a context manager.
+        """
+        if self.distribution is None:
+            return contextlib.nullcontext()
+        return self.distribution.scope()
+
+
 def make_strategy(name):
-    """The ``tf.distribute`` strategy of a name.
+    """The strategy of a name under the Keras backend in use.
+
+    Under JAX, ``mirrored`` is ``keras.distribution.DataParallel`` over all
+    local devices: one program over the global batch (hard mining sees the
+    whole batch); under JAX and PyTorch, ``default`` is one device. Which
+    backend runs which strategy is :func:`reid_tf.backend.check_backend`'s.
 
     Args:
         name: ``"default"`` (the default strategy: one device), ``"mirrored"``
@@ -46,12 +91,19 @@ def make_strategy(name):
             ``TF_CONFIG``).
 
     Returns:
-        ``tf.distribute.Strategy``.
+        ``tf.distribute.Strategy`` (TensorFlow) or :class:`KerasDistribution`.
 
     Example:
         >>> make_strategy("default").num_replicas_in_sync
         1
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if name != "mirrored":
+            return KerasDistribution(None, 1)
+        devices = keras.distribution.list_devices()
+        return KerasDistribution(keras.distribution.DataParallel(devices=devices), len(devices))
     import tensorflow as tf
 
     if name == "mirrored":

@@ -1,14 +1,16 @@
 """Gradient verification of the AlignedReID distances and losses.
 
 ``python -m reid_tf.gradcheck`` (console script ``reid-gradcheck``) compares
-the TensorFlow gradients of
+the gradients of
 
 * the aligned local distance (``sum_n aligned_local_distance(X, Y)[n]``),
 * the TriHard losses (global and local; normalisation on/off, local mining
   by global or local distance, aligned and unaligned local distance),
 * the metric and the classification mutual losses,
 
-with independent gradients: the analytic gradients of the Numba reference
+computed by the Keras backend in use (``tf.GradientTape``, ``jax.grad`` or
+``torch.autograd``, :mod:`~reid_tf.gradcheck.autodiff`) with independent
+gradients: the analytic gradients of the Numba reference
 (``reference.local_distance_grad``, ``reference.trihard_reference``; for the
 mutual losses the closed forms written here in NumPy) and float64 central
 finite differences. Inputs: random tensors of several shapes (square and
@@ -29,19 +31,21 @@ frozen at their current values (that is the function whose gradient the
 stop-gradient defines).
 
 ``reid-gradcheck --dump DUMP [--samples S] [--seed N] [--json PATH]`` checks
-the TensorFlow distance ops against the reference on a feature dump's pairs
+the backend's distance ops against the reference on a feature dump's pairs
 instead (:mod:`reid_tf.check`).
 
 Exit status: 0 when every row passes, 1 when any fails, 2 on bad arguments
 (or a dump that cannot be read).
 
 Modules: :mod:`~reid_tf.gradcheck.results` (rows, error measure, table),
+:mod:`~reid_tf.gradcheck.autodiff` (the backend's gradients and differences),
 :mod:`~reid_tf.gradcheck.oracles` (finite differences, NumPy mutual losses),
 :mod:`~reid_tf.gradcheck.inputs` (random inputs),
 :mod:`~reid_tf.gradcheck.checks` (the check sections, :func:`run_checks`),
 :mod:`~reid_tf.gradcheck.cli` (the command line).
 """
 
+from reid_tf.gradcheck.autodiff import backend_central_differences, backend_grad
 from reid_tf.gradcheck.checks import (
     SECTIONS,
     TRIHARD_OPTIONS,
@@ -58,7 +62,6 @@ from reid_tf.gradcheck.oracles import (
     kl_mutual_numpy,
     metric_mutual_grads,
     metric_mutual_numpy,
-    tf_central_differences,
 )
 from reid_tf.gradcheck.results import (
     FD_STEP,
@@ -76,6 +79,8 @@ __all__ = [
     "TRIHARD_OPTIONS",
     "CheckResult",
     "Checker",
+    "backend_central_differences",
+    "backend_grad",
     "build_parser",
     "central_differences",
     "check_local_distance",
@@ -90,5 +95,4 @@ __all__ = [
     "metric_mutual_grads",
     "metric_mutual_numpy",
     "run_checks",
-    "tf_central_differences",
 ]

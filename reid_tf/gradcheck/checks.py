@@ -1,6 +1,8 @@
 """The check sections: local distance, TriHard, mutual losses, model batch.
 
-Each section compares TensorFlow values and gradients with the Numba
+Each section compares the values and gradients of the Keras backend in use
+(:mod:`~reid_tf.gradcheck.autodiff`: ``tf.GradientTape``, ``jax.grad`` or
+``torch.autograd``) with the Numba
 reference (``reference.local_distance_grad``, ``reference.trihard_reference``),
 with the NumPy closed forms of the mutual losses, and with float64 central
 finite differences, adding one row per comparison to a
@@ -13,6 +15,7 @@ row's note says so.
 import numpy as np
 
 from reid_common import normalize_mode
+from reid_tf.gradcheck.autodiff import backend_central_differences, backend_grad
 from reid_tf.gradcheck.inputs import (
     random_parts,
     tied_parts,
@@ -26,8 +29,6 @@ from reid_tf.gradcheck.oracles import (
     kl_mutual_numpy,
     metric_mutual_grads,
     metric_mutual_numpy,
-    tf_central_differences,
-    tf_grad,
 )
 from reid_tf.gradcheck.results import FD_STEP, TOLERANCES, Checker
 
@@ -45,13 +46,13 @@ def _fd_valid_trihard(ref, margins, tol=1e-3):
 
 def check_local_distance(chk, rng, quick, fd_step):
     """Value and gradients of ``sum_n aligned_local_distance(X, Y)[n]``."""
-    import tensorflow as tf
+    from keras import ops
 
     import reference
     from reid_tf import distances
 
     def tf_sum(x, y):
-        return tf.reduce_sum(distances.aligned_local_distance(x, y))
+        return ops.sum(distances.aligned_local_distance(x, y))
 
     cases = [
         ("square 8x8", *random_parts(rng, 4, 8, 8, 16), True, ""),
@@ -69,7 +70,7 @@ def check_local_distance(chk, rng, quick, fd_step):
         chk.progress(f"local distance: {name}")
         for dtype in ("float64", "float32"):
             x, y = x64.astype(dtype), y64.astype(dtype)
-            value, (gx, gy) = tf_grad(tf_sum, x, y)
+            value, (gx, gy) = backend_grad(tf_sum, x, y)
             ref_value = float(np.sum(reference.local_distance_pairs(x, y)))
             rx, ry = reference.local_distance_grad(x, y)
             chk.add(f"local dist [{name}] value", np.array(value), np.array(ref_value),
@@ -83,24 +84,23 @@ def check_local_distance(chk, rng, quick, fd_step):
         for wrt, label in ((0, "dL/dX"), (1, "dL/dY")):
             arr = (x64, y64)[wrt]
             coords = fd_coords(rng, arr.size, 48 if quick else None)
-            fd = tf_central_differences(tf_sum, [x64, y64], wrt, coords, fd_step)
+            fd = backend_central_differences(tf_sum, [x64, y64], wrt, coords, fd_step)
             chk.add(f"local dist [{name}] {label}", grads64[wrt].reshape(-1)[coords], fd,
                     "float64", "central FD", TOLERANCES["fd"])
 
 
 def _trihard_tf(g, loc, labels, margins, options):
     """Eager TriHard losses and their gradients (global/features, local/local)."""
-    import tensorflow as tf
-
     from reid_tf import losses
 
-    gt, lt = tf.constant(g), tf.constant(loc)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([gt, lt])
-        out = losses.trihard_losses(gt, lt, labels, *margins, **options)
-    grads = (tape.gradient(out["global"], gt), tape.gradient(out["local"], lt))
-    grads = [np.zeros_like(a) if gr is None else gr.numpy() for a, gr in zip((g, loc), grads)]
-    return {"global": float(out["global"]), "local": float(out["local"])}, grads
+    values, grads = {}, []
+    for which, wrt in (("global", 0), ("local", 1)):
+        def loss(gt, lt, which=which):
+            return losses.trihard_losses(gt, lt, labels, *margins, **options)[which]
+
+        values[which], both = backend_grad(loss, g, loc)
+        grads.append(both[wrt])
+    return values, grads
 
 
 def _trihard_case(chk, rng, name, g64, l64, labels, options, fd_ok, note, quick, fd_step):
@@ -132,7 +132,7 @@ def _trihard_case(chk, rng, name, g64, l64, labels, options, fd_ok, note, quick,
 
         arr = (g64, l64)[wrt]
         coords = fd_coords(rng, arr.size, 32 if quick else 96)
-        fd = tf_central_differences(loss, [g64, l64], wrt, coords, fd_step)
+        fd = backend_central_differences(loss, [g64, l64], wrt, coords, fd_step)
         chk.add(f"trihard [{name}] d{which}/d{which}_features",
                 grads64[wrt].reshape(-1)[coords], fd, "float64", "central FD",
                 TOLERANCES["fd"])
@@ -210,14 +210,14 @@ def check_mutual(chk, rng, quick, fd_step, inputs=None, tag="random"):
     for dtype in ("float64", "float32"):
         for name, loss, numpy_value, grads, (x1, x2), var in terms:
             a1, a2 = x1.astype(dtype), x2.astype(dtype)
-            value, (g1, g2) = tf_grad(loss, a1, a2)
+            value, (g1, g2) = backend_grad(loss, a1, a2)
             e1, e2 = grads(a1.astype(np.float64), a2.astype(np.float64))
             chk.add(f"{name} [{tag}] value", np.array(value),
                     np.array(numpy_value(x1, x1, x2, x2)), dtype, "NumPy formula")
             chk.add(f"{name} [{tag}] dL/d{var}1", g1, e1, dtype, "analytic")
             chk.add(f"{name} [{tag}] dL/d{var}2", g2, e2, dtype, "analytic")
-    _, (g1, g2) = tf_grad(metric, m1, m2)
-    _, (h1, h2) = tf_grad(kl, z1, z2)
+    _, (g1, g2) = backend_grad(metric, m1, m2)
+    _, (h1, h2) = backend_grad(kl, z1, z2)
     limit = 32 if quick else None
     for label, grad, func, arr in (
         ("metric mutual", g1, lambda v: metric_mutual_numpy(v, m1, m2, m2), m1),
@@ -250,16 +250,16 @@ def check_model_batch(chk, rng, quick, fd_step, seed):
                                 local_channels=8))
     images = rng.uniform(0, 1, size=(12, 64, 32, 3)).astype("float32")
     labels = np.repeat(np.arange(6), 2)[rng.permutation(12)]
-    outs = [{k: np.asarray(v) for k, v in net(images, training=False).items()} for net in nets]
+    outs = [{k: keras.ops.convert_to_numpy(v) for k, v in net(images, training=False).items()}
+            for net in nets]
     g, loc = outs[0]["global"].astype(np.float64), outs[0]["local"].astype(np.float64)
     options_list = [TRIHARD_OPTIONS[3]] if quick else TRIHARD_OPTIONS[:4]
     for options in options_list:
         name = f"model {_option_name(options)}"
         chk.progress(f"model batch: trihard {name}")
         _trihard_case(chk, rng, name, g, loc, labels, options, True, "", quick, fd_step)
-    dist = [distances.pairwise_distance(o["global"].astype(np.float64),
-                                        o["global"].astype(np.float64)).numpy()
-            for o in outs]
+    dist = [keras.ops.convert_to_numpy(distances.pairwise_distance(
+        o["global"].astype(np.float64), o["global"].astype(np.float64))) for o in outs]
     check_mutual(chk, rng, quick, fd_step,
                  inputs=(dist[0], dist[1], outs[0]["logits"].astype(np.float64),
                          outs[1]["logits"].astype(np.float64)),
@@ -281,6 +281,12 @@ def run_checks(quick=False, seed=0, model=True, fd_step=FD_STEP, verbose=True,
     Returns:
         list of :class:`~reid_tf.gradcheck.results.CheckResult`.
     """
+    import keras
+
+    if keras.backend.backend() == "jax":  # float64 checks need 64-bit JAX arrays
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     chk = Checker(verbose)
     rng = np.random.default_rng(seed)
     if "local" in sections:

@@ -29,7 +29,7 @@ from reid_common import (
 )
 from reid_tf.gradcheck.checks import SECTIONS, run_checks
 from reid_tf.gradcheck.results import FD_STEP, TOLERANCES, format_table
-from reid_tf.tf_startup import DEFAULT_LOG_LEVEL, import_tensorflow
+from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
 PROG = "reid-gradcheck"
 #: The largest ``--samples`` (S x S global distances, a few arrays of them in float64).
@@ -59,17 +59,20 @@ def build_parser():
     parser = ArgumentParser(
         prog=PROG,
         description=(
-            "Verify the TensorFlow gradients of the AlignedReID local distance, "
+            "Verify the gradients of the AlignedReID local distance, "
             "TriHard losses and mutual losses against the Numba reference's "
-            "analytic gradients and float64 central finite differences. Prints a "
-            "table; exits 1 if any check fails. With --dump, instead compare the "
-            "TensorFlow distance ops with the reference on a feature dump's pairs."
+            "analytic gradients and float64 central finite differences, on the "
+            "Keras backend KERAS_BACKEND selects (tensorflow, the default, jax or "
+            "torch) with its own gradient function (tf.GradientTape, jax.grad, "
+            "torch.autograd). Prints a table; exits 1 if any check fails. With "
+            "--dump, instead compare the backend's distance ops with the reference "
+            "on a feature dump's pairs."
         ),
     )
     parser.add_argument("--dump", metavar="DUMP",
                         help="check a feature dump (.h5) instead: recompute a seeded sample of "
                              "its distances (global, aligned local, local matrix) with the "
-                             "TensorFlow ops and with the reference and compare them "
+                             "Keras ops and with the reference and compare them "
                              "(float32 tolerance); --seed, --json and --quiet apply")
     parser.add_argument("--samples", type=int, default=200, metavar="S",
                         help="--dump: number of query-gallery pairs sampled, at most "
@@ -141,7 +144,11 @@ def _body(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LOG_LEVEL)
     if args.dump is not None:
         return _check_dump(args)
-    import_tensorflow()
+    from reid_tf.backend import backend_name
+
+    backend = backend_name()
+    if not args.quiet:
+        print(f"{PROG}: backend {backend}", file=sys.stderr)
     start = time.perf_counter()
     rows = run_checks(quick=args.quick, seed=args.seed, model=not args.no_model,
                       fd_step=args.fd_step, verbose=not args.quiet, sections=sections)
@@ -158,6 +165,7 @@ def _body(argv):
             "num_failed": len(failed),
             "seed": args.seed,
             "quick": args.quick,
+            "backend": backend,
             "sections": list(sections),
             "tolerances": TOLERANCES,
             "fd_step": args.fd_step,

@@ -1,8 +1,8 @@
 """Numerical oracles: central finite differences and the mutual losses in NumPy.
 
-:func:`central_differences` differentiates a NumPy function in float64;
-:func:`tf_central_differences` differentiates a TensorFlow loss, every
-coordinate in one graph. The mutual losses (metric and classification) and
+:func:`central_differences` differentiates a NumPy function in float64
+(:func:`reid_tf.gradcheck.autodiff.backend_central_differences` does it for a
+loss on the Keras backend). The mutual losses (metric and classification) and
 their gradients are written here in NumPy, with the stop-gradient operands
 given separately: the finite differences are taken of the loss with those
 operands frozen at their current values (the function whose gradient the
@@ -102,67 +102,3 @@ def kl_mutual_grads(z1, z2):
     p1, p2 = np.exp(_log_softmax(z1)), np.exp(_log_softmax(z2))
     b = z1.shape[0]
     return (p1 - p2) / b, (p2 - p1) / b
-
-
-def tf_grad(fn, *arrays):
-    """Value and gradients of scalar ``fn(*tensors)`` w.r.t. every input.
-
-    Returns:
-        ``(value, grads)``: a float and one NumPy array per input (zeros where
-        the loss does not depend on it).
-    """
-    import tensorflow as tf  # deferred: --help must not import TensorFlow
-
-    tensors = [tf.constant(a) for a in arrays]
-    with tf.GradientTape() as tape:
-        for t in tensors:
-            tape.watch(t)
-        value = fn(*tensors)
-    grads = tape.gradient(value, tensors)
-    grads = [np.zeros(a.shape, a.dtype) if g is None else g.numpy()
-             for a, g in zip(arrays, grads)]
-    return float(value), grads
-
-
-def tf_central_differences(loss_fn, arrays, wrt, coords, step=FD_STEP):
-    """Central differences of a TensorFlow loss, all coordinates in one graph.
-
-    Args:
-        loss_fn: scalar TensorFlow function of ``len(arrays)`` tensors.
-        arrays: float64 arrays, the point of evaluation.
-        wrt: index of the argument to differentiate.
-        coords: flat indices into ``arrays[wrt]``.
-        step: difference step.
-
-    Returns:
-        float64 array ``[len(coords)]``.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> fd = tf_central_differences(lambda v: tf.reduce_sum(v ** 2),
-        ...                             [np.ones(3)], 0, [0, 2])
-        >>> np.round(fd, 6).tolist()
-        [2.0, 2.0]
-    """
-    import tensorflow as tf
-
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    shape, size = arrays[wrt].shape, arrays[wrt].size
-
-    def differences(*tensors):
-        base = tf.reshape(tensors[wrt], [-1])
-
-        def at(delta):
-            args = list(tensors)
-            args[wrt] = tf.reshape(base + delta, shape)
-            return tf.cast(loss_fn(*args), tf.float64)
-
-        def one(c):
-            e = tf.one_hot(c, size, dtype=tf.float64) * step
-            return (at(e) - at(-e)) / (2 * step)
-
-        return tf.map_fn(one, tf.constant(np.asarray(coords), tf.int32),
-                         fn_output_signature=tf.float64)
-
-    fn = tf.function(differences, autograph=False)
-    return fn(*[tf.constant(a) for a in arrays]).numpy()

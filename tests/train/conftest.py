@@ -61,6 +61,32 @@ def trained_run(cache_dir, tmp_path_factory):
     return {"dir": run_dir, "args": args, "proc": proc}
 
 
+@pytest.fixture(scope="session")
+def jax_trained_run(cache_dir, tmp_path_factory):
+    """The tiny training run of :func:`trained_run` under ``KERAS_BACKEND=jax``."""
+    run_dir = tmp_path_factory.mktemp("runs-jax") / "tiny"
+    args = tiny_args(cache_dir, run_dir, "--json")
+    proc = run_train(args, env=subprocess_env(KERAS_BACKEND="jax"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"dir": run_dir, "args": args, "proc": proc}
+
+
+def model_weights(path):
+    """Every weight array of a ``.keras`` file, in file order (read with h5py)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        data = z.read("model.weights.h5")
+    arrays = []
+    with h5py.File(io.BytesIO(data), "r") as f:
+        f.visititems(lambda name, obj: arrays.append((name, obj[()]))
+                     if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
 def prepared_dir(cache_dir):
     """The prepared synthetic dataset inside the cache."""
     found = sorted(Path(cache_dir).glob("synthetic-*/prepared"))

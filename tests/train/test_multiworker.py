@@ -140,8 +140,8 @@ def test_two_workers_train_synchronously(cache_dir, tmp_path):
     assert (run_dir / "features" / "synthetic.h5").is_file()
     rows = _csv(run_dir / "log.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.index")) == \
-        ["ckpt-4.index", "ckpt-6.index"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*")) == \
+        ["ckpt-4.h5", "ckpt-6.h5"]
     # the CSV holds the chief's epoch means, which equal the reduced logs
     assert float(rows[-1]["loss"]) == pytest.approx(records[0]["logs"]["loss"], rel=1e-5)
 

@@ -34,7 +34,8 @@ def test_run_directory_contents(trained_run):
     run = trained_run["dir"]
     for name in ("config.json", "status.json", "log.csv", "train.log", "model.keras",
                  "metrics.json", "metrics_untrained.json", "cmc.png",
-                 "features/synthetic.h5", "checkpoints/checkpoint", "provenance.json"):
+                 "features/synthetic.h5", "checkpoints/index.json", "checkpoints/ckpt-6.h5",
+                 "provenance.json"):
         assert (run / name).is_file(), name
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
     assert (run / "cmc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
