@@ -151,12 +151,11 @@ def run_training(config, *, log=None, callbacks=()):
     cfg = config
     log = EventLog(quiet=cfg.quiet) if log is None else log
     t_start = time.monotonic()
-    check_backend(strategy=cfg.strategy)
-    chief = cluster_role(cfg.strategy)
-    log(describe_backend())
     if cfg.strategy == "multiworker" and cfg.jit_compile:
         raise SettingError("{jit_compile}: not supported with {strategy} multiworker (its "
                            "training loop is not XLA-compiled)")
+    check_backend(strategy=cfg.strategy)
+    chief = cluster_role(cfg.strategy)
     if chief and cfg.tensorboard is not None:
         from reid_tf.tensorboard_log import log_dir_problem
 
@@ -165,6 +164,7 @@ def run_training(config, *, log=None, callbacks=()):
             raise SettingError("{tensorboard}: {problem}", problem=problem)
     train_split, test_sets = load_datasets(cfg, log)
     cfg, run, resuming, saved = _open_run(cfg, chief, log)
+    log(describe_backend())  # after the checks: a usage error stays one line
     try:
         return _train(cfg, run, resuming, chief, train_split, test_sets, log, callbacks,
                       t_start)

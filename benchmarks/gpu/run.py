@@ -165,7 +165,7 @@ def _train_argv(args, run_dir):
     argv = [sys.executable, str(ROOT / "train.py"), "--epochs", str(args.train_epochs),
             "--steps-per-epoch", str(args.train_steps), "--eval-every", "1",
             "--run-dir", str(run_dir), "--cache-dir", str(run_dir.parent / "cache"),
-            "--json", "--quiet"]
+            "--json", "-", "--quiet"]
     if args.tiny:
         argv += ["--backbone", "tiny", "--image-size", "64", "32", "--P", "4", "--K", "2",
                  "--synthetic-identities", "16", "--synthetic-images", "6"]

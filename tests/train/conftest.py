@@ -65,7 +65,7 @@ def trained_run(cache_dir, tmp_path_factory):
 def jax_trained_run(cache_dir, tmp_path_factory):
     """The tiny training run of :func:`trained_run` under ``KERAS_BACKEND=jax``."""
     run_dir = tmp_path_factory.mktemp("runs-jax") / "tiny"
-    args = tiny_args(cache_dir, run_dir, "--json")
+    args = tiny_args(cache_dir, run_dir, "--json", "-")
     proc = run_train(args, env=subprocess_env(KERAS_BACKEND="jax"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": run_dir, "args": args, "proc": proc}
