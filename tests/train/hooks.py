@@ -85,6 +85,13 @@ def callbacks_from(spec):
 
 
 if __name__ == "__main__":
+    import signal
+
     from reid_tf.train_cli import main
 
+    # as in a terminal's foreground: Python leaves SIGINT ignored when the
+    # process starts with it ignored (any child of a background job of a
+    # non-interactive shell, e.g. a test run started with `&`), and Ctrl-C
+    # would then never reach train.py
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main(sys.argv[2:], callbacks=callbacks_from(json.loads(sys.argv[1]))))
