@@ -19,6 +19,7 @@ from reid_common import (
     STDOUT,
     ArgumentParser,
     UsageError,
+    add_json_argument,
     add_version_argument,
     check_json_path,
     run_main,
@@ -92,11 +93,8 @@ def build_parser():
     parser.add_argument("--normalize-features", action="store_true",
                         help="scale the features to unit length before the distances "
                              "(for models trained with --normalize-features)")
-    parser.add_argument("--json", metavar="PATH",
-                        help='write a JSON list, one object per query: {"query": path, '
-                             '"results": [{"path", "distance", "rank"}, ...]} (written to a '
-                             "temporary file, then renamed; '-': print it on stdout instead "
-                             "of the text output)")
+    add_json_argument(parser, what='a list, one object per query: {"query": path, '
+                      '"results": [{"path", "distance", "rank"}, ...]},')
     parser.add_argument("--out", metavar="DIR",
                         help="write one ranked-list PNG per query into DIR (created if "
                              "missing; not inside the gallery folder)")

@@ -36,6 +36,17 @@ def _backbone(network):
     return inner
 
 
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    """Every test here names ImageNet weights; none may fetch them."""
+    from keras.src.utils import file_utils
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a download was attempted: {args} {kwargs}")
+
+    monkeypatch.setattr(file_utils, "get_file", refuse)
+
+
 def test_peer_weights_default_and_random_start_field():
     # the paper's pair, ResNet-50 (ImageNet) + ResNet50-X: no ImageNet weights
     # exist for ResNet50-X, so its default is random and that is flagged
