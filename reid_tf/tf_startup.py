@@ -10,7 +10,6 @@ lines that ``TF_CPP_MIN_LOG_LEVEL`` lets through (``I`` lines at 0, ``W`` at
 1 or less, ``E`` at 2 or less; any line that is not a log line always).
 """
 
-import json
 import os
 import re
 import sys
@@ -107,15 +106,9 @@ def configured_backend():
     """
     if "keras" in sys.modules:
         return sys.modules["keras"].backend.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    try:
-        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
-            value = json.load(f).get("backend")
-    except (OSError, ValueError, AttributeError):
-        value = None
-    return value if isinstance(value, str) and value else "tensorflow"
+    from reid_tf.launch import keras_backend
+
+    return keras_backend()
 
 
 def import_keras():
