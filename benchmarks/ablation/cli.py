@@ -23,6 +23,13 @@ QUICK_SEEDS = [0, 1]
 # --quick: small data and a short schedule, unless given explicitly
 QUICK = {"identities": 120, "pretrain_identities": 80, "epochs": 2, "steps_per_epoch": 10,
          "decay_epoch": 0, "pretrain_epochs": 2, "pretrain_steps": 10}
+#: earlier spellings, accepted with a warning (train.py's names are the current ones)
+DEPRECATED_FLAGS = {"--identities": "--synthetic-identities", "--images": "--synthetic-images",
+                    "--cameras": "--synthetic-cameras", "--data-seed": "--synthetic-seed",
+                    "--kl-weight": "--mutual-kl-weight", "--metric-weight": "--mutual-metric-weight"}
+_FLAG_OF = {"identities": "--synthetic-identities", "images": "--synthetic-images",
+            "cameras": "--synthetic-cameras", "data_seed": "--synthetic-seed",
+            "kl_weight": "--mutual-kl-weight", "metric_weight": "--mutual-metric-weight"}
 _FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)
            if f.default is not dataclasses.MISSING}
 
@@ -66,12 +73,16 @@ def build_parser():
     g.add_argument("--resamples", type=int, default=2000, metavar="N",
                    help="bootstrap resamples of the test identities (default 2000)")
     g = p.add_argument_group("synthetic data (data_prep.synthetic knobs; see docs/synthetic.md)")
-    for name, help_text in (
-            ("identities", "identities of the test data, half train half test"),
-            ("pretrain_identities", "identities of the pretraining set (its train half is used)"),
-            ("images", "images per identity"), ("cameras", "cameras"),
-            ("data_seed", "generator seed (the pretraining set uses this + 1000)")):
-        g.add_argument("--" + name.replace("_", "-"), type=int, metavar="N",
+    for flag, name, help_text in (
+            ("--synthetic-identities", "identities",
+             "identities of the test data, half train half test"),
+            ("--pretrain-identities", "pretrain_identities",
+             "identities of the pretraining set (its train half is used)"),
+            ("--synthetic-images", "images", "images per identity"),
+            ("--synthetic-cameras", "cameras", "cameras"),
+            ("--synthetic-seed", "data_seed",
+             "generator seed (the pretraining set uses this + 1000)")):
+        g.add_argument(flag, type=int, metavar="N", dest=name,
                        help=f"{help_text} (default {getattr(d, name)}"
                             + (f"; --quick {QUICK[name]})" if name in QUICK else ")"))
     g.add_argument("--vertical-shift", type=float, default=d.vertical_shift, metavar="S",
@@ -96,15 +107,18 @@ def build_parser():
         g.add_argument("--" + name.replace("_", "-"), type=int, metavar="N", dest=name,
                        help=f"{help_text} (default {getattr(d, name)}"
                             + (f"; --quick {QUICK[name]})" if name in QUICK else ")"))
-    for name, help_text in (
-            ("lr", "initial Adam learning rate"),
-            ("global_margin", "global TriHard margin"), ("local_margin", "local TriHard margin"),
-            ("kl_weight", "classification mutual loss weight of the paper's arm (the paper's)"),
-            ("metric_weight", "metric mutual loss weight of the paper's arm (the paper's)"),
-            ("target_share", "the rescaled arm: each mutual term's gradient as this fraction of "
-                             "the own-loss gradient")):
-        g.add_argument("--" + name.replace("_", "-"), type=float, metavar="X",
-                       default=getattr(d, name), help=f"{help_text} (default {getattr(d, name):g})")
+    for flag, name, help_text in (
+            ("--lr", "lr", "initial Adam learning rate"),
+            ("--global-margin", "global_margin", "global TriHard margin"),
+            ("--local-margin", "local_margin", "local TriHard margin"),
+            ("--mutual-kl-weight", "kl_weight",
+             "classification mutual loss weight of the paper's arm (the paper's)"),
+            ("--mutual-metric-weight", "metric_weight",
+             "metric mutual loss weight of the paper's arm (the paper's)"),
+            ("--target-share", "target_share", "the rescaled arm: each mutual term's gradient "
+                                               "as this fraction of the own-loss gradient")):
+        g.add_argument(flag, type=float, metavar="X", dest=name, default=getattr(d, name),
+                       help=f"{help_text} (default {getattr(d, name):g})")
     g.add_argument("--normalize-features", choices=NORMALIZE_MODES, default=d.normalize_features,
                    help="features L2-normalised before the distances (default local: the local "
                         "parts only; the global feature stays unnormalised as in the paper)")
@@ -120,7 +134,14 @@ def build_parser():
                    help="why this configuration was tried (kept in 'Configurations tried')")
     g.add_argument("--analysis", metavar="FILE",
                    help="Markdown file with findings for the page (default: keep the page's)")
+    for old, new in DEPRECATED_FLAGS.items():
+        p.add_deprecated_alias(old, new)
     return p
+
+
+def _flag(dest):
+    """The option that sets ``dest``: ``_flag("images") == "--synthetic-images"``."""
+    return _FLAG_OF.get(dest, "--" + dest.replace("_", "-"))
 
 
 def _knobs(items):
@@ -170,7 +191,7 @@ def settings_from_args(args):
     for name in ("identities", "pretrain_identities", "images", "cameras", "P", "K", "epochs",
                  "steps_per_epoch", "pretrain_epochs", "pretrain_steps"):
         if getattr(s, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(s, name)})")
+            raise UsageError(f"{_flag(name)}: must be >= 1 (got {getattr(s, name)})")
     if s.decay_epoch < 0:
         raise UsageError(f"--decay-epoch: must be >= 0 (got {s.decay_epoch})")
     if not 0 < s.target_share < 1:

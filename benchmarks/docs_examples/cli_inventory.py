@@ -125,10 +125,7 @@ CONCEPTS = {
 }
 
 #: Flags that two tools use for different things (to be renamed in one of them).
-CLASHES = {
-    "--images": "reid-prep cuhk03: which boxes (labeled or detected); benchmarks.ablation: "
-                "synthetic images per identity (train.py: --synthetic-images)",
-}
+CLASHES = {}
 
 #: Concepts that keep two spellings, and why.
 SPELLING_EXCEPTIONS = {

@@ -286,3 +286,22 @@ def test_blocks_and_commands(tmp_path):
     assert cfg.normalize_features == "local" and not cfg.eval_untrained
     pre = s.pretrain_config(3)
     assert pre.no_local and pre.global_weight == 0.0 and pre.id_weight == 1.0
+
+
+def test_flags_share_train_py_names_and_old_spellings_still_work(tmp_path, capsys):
+    new = ["--synthetic-identities", "30", "--synthetic-images", "5", "--synthetic-cameras", "3",
+           "--synthetic-seed", "7", "--mutual-kl-weight", "0.2", "--mutual-metric-weight", "0.03"]
+    old = ["--identities", "30", "--images", "5", "--cameras", "3", "--data-seed", "7",
+           "--kl-weight", "0.2", "--metric-weight", "0.03"]
+    s_new = ablation.settings_from_args(ablation.build_parser().parse_args(new))[0]
+    assert capsys.readouterr().err == ""
+    s_old = ablation.settings_from_args(ablation.build_parser().parse_args(old))[0]
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert s_new == s_old
+    assert (s_new.identities, s_new.images, s_new.cameras, s_new.data_seed) == (30, 5, 3, 7)
+    assert (s_new.kl_weight, s_new.metric_weight) == (0.2, 0.03)
+    assert len(warnings) == 6 and "--images is deprecated; use --synthetic-images" in warnings[1]
+    # a range error names the option as it is spelled now
+    assert ablation.main(["--synthetic-images", "0", "--work-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "ablation: error: --synthetic-images: must be >= 1 (got 0)"
