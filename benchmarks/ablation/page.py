@@ -117,7 +117,7 @@ def section(mode, *, settings, seeds, commands, data, runs, variants, shares, co
 ```
 
 Settings: {settings.describe()}. Seeds: {", ".join(map(str, seeds))}. Results:
-[{json_name}]({json_name}). {_cost_text(cost)}
+[{json_name}]({json_name}). {_cost_text(cost)} {_stored_cost_text(runs)}
 
 Synthetic data (`data_prep.synthetic.generate` knobs of the test data; the
 pretraining set has {settings.pretrain_identities} identities and data seed
@@ -158,12 +158,24 @@ at least one stripe apart, {100 * m["share_ge_2_stripes"]:.0f} % at least two.
 
 def _cost_text(cost):
     """The wall and CPU time of the invocation that trained the runs."""
-    text = f"Wall time of the invocation: {cost.get('wall_seconds', 0) / 60:.1f} min"
-    if cost.get("trainings"):
-        text += (f"; {cost['trainings']} trainings took {cost['train_wall_seconds'] / 60:.1f} "
-                 f"min wall and {cost['train_cpu_seconds'] / 60:.1f} min CPU (user + system; "
-                 f"the wall time is inflated by other jobs on a shared machine)")
-    return text + "."
+    if not cost.get("trainings"):
+        return "Built from the stored results (`--report-only`)."
+    return (f"Wall time of the invocation: {cost.get('wall_seconds', 0) / 60:.1f} min; "
+            f"{cost['trainings']} trainings took {cost['train_wall_seconds'] / 60:.1f} min wall "
+            f"and {cost['train_cpu_seconds'] / 60:.1f} min CPU (user + system).")
+
+
+def _stored_cost_text(runs):
+    """The time of the stored runs, summed (a run resumed in another
+    invocation counts with its last part only)."""
+    per = [r for by_seed in runs.values() for r in by_seed.values() if "wall_seconds" in r]
+    if not per:
+        return ""
+    wall = sum(r["wall_seconds"] for r in per) / 60
+    cpu = sum(r.get("cpu_seconds", 0.0) for r in per) / 60
+    return (f"The {len(per)} stored runs' train.py processes: {wall:.1f} min wall, "
+            f"{cpu:.1f} min CPU in all (a run resumed by a later invocation counts its last "
+            f"part; the shared pretrainings are not included).")
 
 
 def render_page(*, sections, analysis, history):

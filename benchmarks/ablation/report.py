@@ -156,9 +156,10 @@ def checks_table(runs, variants):
 
 
 def diagnostics_table(runs, variants):
-    """Markdown: loss curves (first -> last epoch), peer results, train time."""
+    """Markdown: loss curves (first -> last epoch), peer results, the median
+    training time (robust to a run slowed down by other jobs)."""
     lines = ["| variant | local loss | global loss | ID loss | KL / metric mutual loss | "
-             "peer rank-1 / mAP | train s/run |", "|---|---|---|---|---|---|---:|"]
+             "peer rank-1 / mAP | train s/run (median) |", "|---|---|---|---|---|---|---:|"]
     for v in variants:
         per = list(runs.get(v.key, {}).values())
         if not per:
@@ -179,7 +180,7 @@ def diagnostics_table(runs, variants):
         lines.append(f"| {v.label} | {curve('local_loss', 'net1_local_loss')} | "
                      f"{curve('global_loss', 'net1_global_loss')} | "
                      f"{curve('id_loss', 'net1_id_loss')} | {mutual} | {ptext} | "
-                     f"{np.mean([r['train_seconds'] for r in per]):.0f} |")
+                     f"{np.median([r['train_seconds'] for r in per]):.0f} |")
     return "\n".join(lines)
 
 

@@ -248,10 +248,18 @@ def test_end_to_end_with_fake_training(fake, tmp_path, capsys):
     page = (tmp_path / "docs" / "ablation.md").read_text()
     assert "Quick run" in page and "NOT evidence" in page and "Not run yet" in page
     assert "| AlignedReID - Baseline | rank-1 |" in page
-    # resumable: a second invocation trains nothing
+    stored = [json.loads(f.read_text()) for f in (tmp_path / "work").glob("cfg-*/*/seed*.json")]
+    assert len(stored) == 15
+    assert f"The 15 stored runs' train.py processes: " \
+           f"{sum(r['wall_seconds'] for r in stored) / 60:.1f} min wall" in page
+    # resumable: a second invocation trains nothing; its page says where the results came from
     n = len(fake.calls)
     assert ablation.main(_argv(tmp_path)) == 0
     assert len(fake.calls) == n
+    assert ablation.main(_argv(tmp_path, "--report-only", "--doc",
+                               str(tmp_path / "docs" / "rebuilt.md"))) == 0
+    assert "Built from the stored results (`--report-only`)." in \
+        (tmp_path / "docs" / "rebuilt.md").read_text()
     # a stored result per (variant, seed) holds the per-query values
     stored = next((tmp_path / "work").glob("cfg-*/alignedreid/seed0.json"))
     result = json.loads(stored.read_text())
