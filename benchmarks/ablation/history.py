@@ -90,23 +90,44 @@ def history_entry(settings, seeds, data, note, mode, wall_seconds, cost=None):
             "seeds": list(seeds), "summary": summary, "claims_t": claims,
             "misalignment": data.get("misalignment"), "wall_seconds": round(wall_seconds),
             "trainings": len(cost), "train_wall_seconds": round(sum(c[0] for c in cost.values())),
-            "train_cpu_seconds": round(sum(c[1] for c in cost.values()))}
+            "train_cpu_seconds": round(sum(c[1] for c in cost.values())),
+            "trained": sorted(f"{variant}/{seed}" for variant, seed in cost)}
 
 
 def merge_history(history, entry):
     """Replaces the entry with the same key and mode (or appends); an empty
-    note keeps the earlier one.
+    note keeps the earlier one. The costs add up over invocations of one
+    configuration that trained other runs (its two blocks, a resumed block);
+    an invocation that trained runs trained before (a fresh work directory)
+    replaces them; one that trained nothing (``--report-only``, everything
+    stored) keeps them.
 
     Example:
         >>> merge_history([{"key": "a", "x": 1, "note": "why"}], {"key": "a", "x": 2})
         [{'key': 'a', 'x': 2, 'note': 'why'}]
+        >>> old = {"key": "a", "trainings": 1, "wall_seconds": 10, "trained": ["x/0"]}
+        >>> merge_history([old], {"key": "a", "trainings": 1, "wall_seconds": 5,
+        ...                       "trained": ["y/0"]})[0]["wall_seconds"]
+        15
+        >>> merge_history([old], {"key": "a", "trainings": 1, "wall_seconds": 5,
+        ...                       "trained": ["x/0"]})[0]["wall_seconds"]
+        5
     """
     same = lambda h: h.get("key") == entry["key"] and h.get("mode") == entry.get("mode")
     earlier = [h for h in history if same(h)]
     if earlier and not entry.get("note") and earlier[-1].get("note"):
         entry = dict(entry, note=earlier[-1]["note"])
-    if earlier and not entry.get("trainings"):  # a report-only rebuild keeps the costs
-        entry = dict(entry, **{k: earlier[-1][k] for k in COST_FIELDS if k in earlier[-1]})
+    if earlier and earlier[-1].get("trainings"):
+        before = earlier[-1]
+        if not entry.get("trainings"):
+            entry = dict(entry, **{k: before[k] for k in COST_FIELDS + ("trained",)
+                                   if k in before})
+        elif not set(before.get("trained", ())) & set(entry.get("trained", ())):
+            # other runs of the same configuration (the other block, a resumption)
+            entry = dict(entry, trained=sorted({*before.get("trained", ()), *entry["trained"]}),
+                         **{k: before[k] + entry.get(k, 0) for k in COST_FIELDS if k in before})
+        # else: the same runs trained again (a fresh work directory): this
+        # invocation's costs replace the earlier ones
     return [h for h in history if not same(h)] + [entry]
 
 

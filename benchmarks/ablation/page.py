@@ -157,10 +157,10 @@ at least one stripe apart, {100 * m["share_ge_2_stripes"]:.0f} % at least two.
 
 
 def _cost_text(cost):
-    """The wall and CPU time of the invocation that trained the runs."""
+    """The wall and CPU time of the invocations that trained the runs."""
     if not cost.get("trainings"):
         return "Built from the stored results (`--report-only`)."
-    return (f"Wall time of the invocation: {cost.get('wall_seconds', 0) / 60:.1f} min; "
+    return (f"Wall time of the invocations: {cost.get('wall_seconds', 0) / 60:.1f} min; "
             f"{cost['trainings']} trainings took {cost['train_wall_seconds'] / 60:.1f} min wall "
             f"and {cost['train_cpu_seconds'] / 60:.1f} min CPU (user + system).")
 

@@ -13,6 +13,7 @@ from scipy import stats as sps
 
 from benchmarks import ablation
 from benchmarks.ablation import cli, runner
+from benchmarks.ablation.history import read_history
 from benchmarks.ablation.stats import bootstrap_draws, identity_sums
 from data_prep.synthetic import misalignment_summary, stripe_offsets
 from reid_tf.run_dir import RunDir
@@ -313,3 +314,26 @@ def test_flags_share_train_py_names_and_old_spellings_still_work(tmp_path, capsy
     assert ablation.main(["--synthetic-images", "0", "--work-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == \
         "ablation: error: --synthetic-images: must be >= 1 (got 0)"
+
+
+def test_the_two_blocks_costs_add_up_a_redo_replaces_them(fake, tmp_path):
+    doc = tmp_path / "docs" / "ablation.md"
+
+    def entry():
+        (h,) = read_history(str(doc))
+        return h
+
+    assert ablation.main(_argv(tmp_path, "--block", "table1")) == 0
+    first = entry()
+    assert ablation.main(_argv(tmp_path, "--block", "table2")) == 0
+    both = entry()
+    assert first["trainings"] > 0 and both["trainings"] > first["trainings"]
+    assert both["trained"] == sorted(set(first["trained"]) | set(both["trained"]))
+    assert len(both["trained"]) == both["trainings"]
+    # nothing left to train: the costs stay
+    assert ablation.main(_argv(tmp_path)) == 0
+    assert entry()["trainings"] == both["trainings"]
+    # the same runs again in a fresh work directory: that invocation's costs only
+    assert ablation.main(_argv(tmp_path, "--block", "table1", "--work-dir",
+                               str(tmp_path / "fresh"))) == 0
+    assert entry()["trainings"] == first["trainings"]
