@@ -230,7 +230,8 @@ def block_commands(argv, quick):
             skip = False
             continue
         name = a.split("=", 1)[0]
-        if name in ("--note", "--analysis", "--doc", "--json", "--block", "--report-only"):
+        if name in ("--note", "--analysis", "--doc", "--json", "--block", "--report-only",
+                    "--work-dir"):
             skip = "=" not in a and name != "--report-only"
             continue
         keep.append(a if re.fullmatch(r"[\w@%+=:,./-]+", a) else repr(a))

@@ -284,7 +284,7 @@ def test_blocks_and_commands(tmp_path):
     assert seeds == [0, 1, 2, 3, 4]
     assert [v.key for v in variants] == ["alignedreid", "alignedreid_mm",
                                          "alignedreid_mm_rescaled"]
-    assert cli.block_commands(["--epochs", "3", "--note", "x"], False) == [
+    assert cli.block_commands(["--epochs", "3", "--note", "x", "--work-dir", "/w"], False) == [
         "python -m benchmarks.ablation --epochs 3 --block table1",
         "python -m benchmarks.ablation --epochs 3 --block table2"]
     w = tmp_path / "w.weights.h5"
