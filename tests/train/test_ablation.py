@@ -6,6 +6,7 @@ training)."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,3 +338,27 @@ def test_the_two_blocks_costs_add_up_a_redo_replaces_them(fake, tmp_path):
     assert ablation.main(_argv(tmp_path, "--block", "table1", "--work-dir",
                                str(tmp_path / "fresh"))) == 0
     assert entry()["trainings"] == first["trainings"]
+
+
+def test_the_published_results_hold_the_contract():
+    """docs/ablation.json: the issue's shape, the full design's power, and claims
+    recomputed here from the per-seed numbers (paired t with scipy's quantile)."""
+    root = Path(__file__).resolve().parents[2]
+    for name in ("ablation.json", "ablation_replicate.json"):
+        data = json.loads((root / "docs" / name).read_text())
+        assert sorted(data) == ["claims", "misalignment", "test", "variants"]
+        assert {"Baseline", "GL-Baseline", "AlignedReID", "AlignedReID+MM"} <= set(data["variants"])
+        for row in data["variants"].values():
+            assert row["seeds"] == [0, 1, 2, 3, 4] and len(row["rank1"]) == len(row["mAP"]) == 5
+        assert data["test"]["queries"] >= 800
+        assert data["misalignment"]["share_ge_1_stripe"] > 0.5
+        t_claims = [c for c in data["claims"] if c["method"] == "paired t over seeds"]
+        assert {(c["a"], c["b"]) for c in t_claims} >= {
+            ("AlignedReID", "Baseline"), ("AlignedReID", "GL-Baseline"),
+            ("GL-Baseline", "Baseline"), ("AlignedReID+MM", "AlignedReID")}
+        for c in t_claims:
+            d = (np.array(data["variants"][c["a"]][c["metric"]])
+                 - np.array(data["variants"][c["b"]][c["metric"]]))
+            half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+            assert c["diff"] == pytest.approx(d.mean(), abs=0.01)
+            assert c["ci95"] == pytest.approx([d.mean() - half, d.mean() + half], abs=0.01)
