@@ -44,6 +44,41 @@ def _fd_valid_trihard(ref, margins, tol=1e-3):
     return bool(np.all(np.abs(hinges) > tol))
 
 
+#: two mining candidates closer than this make central differences invalid
+#: (a step of FD_STEP can swap which one is the hardest)
+MINING_TIE_TOL = 1e-5
+
+
+def _mining_gaps(g, loc, labels, options):
+    """``{"global": gap, "local": gap}``: per loss, the smallest gap over
+    anchors between the distance of its mined hardest positive (negative)
+    and that of the runner-up, in the distance it mines by (the local loss
+    mines by the global distance unless ``local_mining="local"``)."""
+    import reference
+
+    mode = normalize_mode(options["normalize_features"])
+    gf = reference.normalize_rows(g) if mode == "both" else g
+    mats = {"global": reference.pairwise_distance(gf, gf)}
+    if options["local_mining"] == "local":
+        lf = reference.normalize_rows(loc) if mode in ("both", "local") else loc
+        pairs = (reference.local_distance_matrix if options["aligned"]
+                 else reference.unaligned_local_distance_matrix)
+        mats["local"] = pairs(lf, lf)
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    gaps = {}
+    for which, d in mats.items():
+        gap = np.inf
+        for a in range(len(labels)):
+            for candidates, hardest_first in ((d[a][same[a]], -1), (d[a][~same[a]], 1)):
+                ranked = np.sort(candidates)[::hardest_first]
+                if ranked.size > 1:
+                    gap = min(gap, float(abs(ranked[1] - ranked[0])))
+        gaps[which] = gap
+    gaps.setdefault("local", gaps["global"])
+    return gaps
+
+
 def check_local_distance(chk, rng, quick, fd_step):
     """Value and gradients of ``sum_n aligned_local_distance(X, Y)[n]``."""
     from keras import ops
@@ -126,7 +161,13 @@ def _trihard_case(chk, rng, name, g64, l64, labels, options, fd_ok, note, quick,
     if not _fd_valid_trihard(ref64, margins):
         chk.skip(f"trihard [{name}] FD", "a hinge is within 1e-3 of its kink")
         return
+    gaps = _mining_gaps(g64, l64, labels, options)
     for which, wrt in (("global", 0), ("local", 1)):
+        if gaps[which] < MINING_TIE_TOL:
+            chk.skip(f"trihard [{name}] d{which}/d{which}_features FD",
+                     f"mining ties (two candidates {gaps[which]:.1e} apart): FD not valid")
+            continue
+
         def loss(g, loc, which=which):
             return losses.trihard_losses(g, loc, labels, *margins, **options)[which]
 

@@ -97,3 +97,48 @@ def test_compare_definition():
     assert gradcheck.compare(np.array([np.nan]), np.array([1.0]))[1] == float("inf")
     abs_err, rel_err = gradcheck.compare(np.array([1.0, -4.0]), np.array([1.0, -3.0]))
     assert abs_err == 1.0 and rel_err == 0.25
+
+
+def _brute_force_gap(features, labels):
+    """Smallest gap between each anchor's hardest positive (negative) and the
+    runner-up, by Euclidean distances of explicit differences."""
+    n = len(labels)
+    d = np.array([[np.sqrt(np.sum((features[i] - features[j]) ** 2)) for j in range(n)]
+                  for i in range(n)])
+    gap = np.inf
+    for a in range(n):
+        pos = sorted((d[a, j] for j in range(n) if labels[j] == labels[a]), reverse=True)
+        neg = sorted(d[a, j] for j in range(n) if labels[j] != labels[a])
+        for ranked in (pos, neg):
+            if len(ranked) > 1:
+                gap = min(gap, abs(ranked[0] - ranked[1]))
+    return gap
+
+
+def test_mining_gaps_find_ties_and_skip_their_central_differences():
+    from reid_tf.gradcheck import checks
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 2)
+    g = rng.normal(size=(6, 5))
+    loc = rng.normal(size=(6, 3, 4))
+    options = {"normalize_features": False, "local_mining": "global", "aligned": True}
+    gaps = checks._mining_gaps(g, loc, labels, options)
+    assert gaps["global"] == gaps["local"]
+    assert np.isclose(gaps["global"], _brute_force_gap(g, labels), rtol=1e-9, atol=0)
+    # anchor 0's two nearest negatives at exactly the same distance: a mirror image
+    tied = g.copy()
+    tied[2] = g[0] + np.array([1.0, 0, 0, 0, 0])
+    tied[4] = g[0] - np.array([1.0, 0, 0, 0, 0])
+    tied[3], tied[5] = tied[2] + 40, tied[4] - 40  # their partners far away
+    tied[1] = g[0] + np.array([0, 0.1, 0, 0, 0])
+    assert _brute_force_gap(tied, labels) == 0.0
+    assert checks._mining_gaps(tied, loc, labels, options)["global"] < checks.MINING_TIE_TOL
+
+    from reid_tf.gradcheck.results import Checker
+
+    chk = Checker(verbose=False)
+    checks._trihard_case(chk, rng, "tie", tied, loc, labels, options, True, "", True, 1e-6)
+    fd_rows = [r for r in chk.rows if r.against == "central FD"]
+    skipped = [r for r in chk.rows if "mining ties" in r.note]
+    assert not fd_rows and skipped and all(r.passed for r in chk.rows)
