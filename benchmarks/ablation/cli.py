@@ -27,9 +27,6 @@ QUICK = {"identities": 120, "pretrain_identities": 80, "epochs": 2, "steps_per_e
 DEPRECATED_FLAGS = {"--identities": "--synthetic-identities", "--images": "--synthetic-images",
                     "--cameras": "--synthetic-cameras", "--data-seed": "--synthetic-seed",
                     "--kl-weight": "--mutual-kl-weight", "--metric-weight": "--mutual-metric-weight"}
-_FLAG_OF = {"identities": "--synthetic-identities", "images": "--synthetic-images",
-            "cameras": "--synthetic-cameras", "data_seed": "--synthetic-seed",
-            "kl_weight": "--mutual-kl-weight", "metric_weight": "--mutual-metric-weight"}
 _FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)
            if f.default is not dataclasses.MISSING}
 
@@ -140,8 +137,9 @@ def build_parser():
 
 
 def _flag(dest):
-    """The option that sets ``dest``: ``_flag("images") == "--synthetic-images"``."""
-    return _FLAG_OF.get(dest, "--" + dest.replace("_", "-"))
+    """The option that sets ``dest``, from the parser: ``_flag("images") ==
+    "--synthetic-images"``."""
+    return next(a.option_strings[0] for a in build_parser()._actions if a.dest == dest)
 
 
 def _knobs(items):
