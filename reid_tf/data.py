@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from reid_tf.pk_sampler import (CROPS, IMAGENET_MEAN, IMAGENET_STD, NORMALIZATIONS, REMAINDERS,
-                                PKSampler, SkipReport, check_eval_args, check_paths, check_size,
+                                PKSampler, SkipReport, check_eval_args, check_paths,
                                 check_train_args, steps_per_epoch)
 
 __all__ = ["AUTOTUNE", "CROPS", "IMAGENET_MEAN", "IMAGENET_STD", "NORMALIZATIONS", "REMAINDERS",
@@ -190,11 +190,10 @@ def make_train_dataset(paths, labels, *, P=40, K=4, image_size=(256, 128), flip=
         >>> images.shape, batch_labels.shape
         (TensorShape([8, 64, 32, 3]), TensorShape([8]))
     """
-    paths, labels, crop, normalize = check_train_args(
+    paths, labels, size, crop, normalize = check_train_args(
         paths, labels, P=P, K=K, image_size=image_size, crop=crop, pad=pad,
         crop_fraction=crop_fraction, remainder=remainder, first_batch=first_batch,
         normalize=normalize)
-    size = check_size(image_size)
     report = SkipReport() if report is None else report
 
     if scan and len(paths):

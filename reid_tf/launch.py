@@ -72,7 +72,8 @@ def keras_backend(environ=None):
     return name if isinstance(name, str) and name else DEFAULT_BACKEND
 
 
-def _importable(module):
+def importable(module):
+    """Whether ``module`` can be imported (found, without importing it)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -103,7 +104,7 @@ def missing_backend(prog, backend=None, backends=None):
             ", ".join(backends[:-1]) + " or " + backends[-1])
         return f"{prog}: error: KERAS_BACKEND: {backend!r} cannot run {prog}; use {choices}"
     module, extra = BACKEND_EXTRAS[backend]
-    missing = [name for name in ("keras", module) if not _importable(name)]
+    missing = [name for name in ("keras", module) if not importable(name)]
     if not missing:
         return None
     hint = f"pip install 'alignedreid[{extra}]'"

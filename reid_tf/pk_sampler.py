@@ -101,6 +101,12 @@ def check_eval_args(paths, image_size, batch_size, normalize):
     return paths, size, int(batch_size), normalize
 
 
+def _batches_per_pass(num_ids, P, remainder):
+    """Batches that show every one of ``num_ids`` identities once (``"pad"``)
+    or as many full groups of ``P`` as there are (``"drop"``)."""
+    return math.ceil(num_ids / P) if remainder == "pad" else num_ids // P
+
+
 def steps_per_epoch(labels, P=40, remainder="pad"):
     """Batches in one pass over the identities.
 
@@ -123,7 +129,7 @@ def steps_per_epoch(labels, P=40, remainder="pad"):
     if remainder not in REMAINDERS:
         raise ValueError(f"remainder: expected one of {REMAINDERS}, got {remainder!r}")
     num = len(np.unique(np.asarray(labels)))
-    return math.ceil(num / P) if remainder == "pad" else num // P
+    return _batches_per_pass(num, P, remainder)
 
 
 # ----------------------------------------------------------------- skips
@@ -330,8 +336,7 @@ class PKSampler:
         if self.num_ids < self.P:
             raise ValueError(f"P: a batch needs P={self.P} identities but the data has "
                              f"{self.num_ids}")
-        self.groups = (math.ceil(self.num_ids / self.P) if remainder == "pad"
-                       else self.num_ids // self.P)
+        self.groups = _batches_per_pass(self.num_ids, self.P, remainder)
         self.max_count = max(int(counts.max()), self.K)
 
     def _rng(self, salt, key):
@@ -367,8 +372,9 @@ def check_train_args(paths, labels, *, P, K, image_size, crop, pad, crop_fractio
     """Validates the arguments shared by both training pipelines.
 
     Returns:
-        ``(paths, labels, crop, normalize)``: object array of str, int64
-        labels, the crop (None for ``"none"``), the normalisation.
+        ``(paths, labels, size, crop, normalize)``: object array of str,
+        int64 labels, the checked ``(height, width)``, the crop (None for
+        ``"none"``), the normalisation.
 
     Raises:
         ValueError: the message names the argument.
@@ -389,5 +395,4 @@ def check_train_args(paths, labels, *, P, K, image_size, crop, pad, crop_fractio
     for name, ok, value, rule in checks:
         if not ok:
             raise ValueError(f"{name}: must be {rule}, got {value}")
-    check_size(image_size)
-    return paths, labels, crop, normalize
+    return paths, labels, check_size(image_size), crop, normalize

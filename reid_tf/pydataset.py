@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from reid_tf.image_io import DEFAULT_WORKERS, UnreadableImage, load_image, scan_images
-from reid_tf.pk_sampler import PKSampler, SkipReport, check_size, check_train_args
+from reid_tf.pk_sampler import PKSampler, SkipReport, check_train_args
 
 
 class PKBatches(keras.utils.PyDataset):
@@ -113,7 +113,7 @@ def make_train_pydataset(paths, labels, *, P=40, K=4, image_size=(256, 128), fli
         >>> images.shape, batch_labels.shape, ds.num_batches
         ((8, 64, 32, 3), (8,), 3)
     """
-    paths, labels, crop, normalize = check_train_args(
+    paths, labels, size, crop, normalize = check_train_args(
         paths, labels, P=P, K=K, image_size=image_size, crop=crop, pad=pad,
         crop_fraction=crop_fraction, remainder=remainder, first_batch=first_batch,
         normalize=normalize)
@@ -128,7 +128,7 @@ def make_train_pydataset(paths, labels, *, P=40, K=4, image_size=(256, 128), fli
             report.scanned.extend(str(p) for p in paths[~ok])
             print(f"make_train_pydataset: {report.summary()}", file=sys.stderr)
             paths, labels = paths[ok], labels[ok]
-    sampler = PKSampler(labels, P=P, K=K, image_size=check_size(image_size), flip=flip,
+    sampler = PKSampler(labels, P=P, K=K, image_size=size, flip=flip,
                         crop=crop, pad=pad, crop_fraction=crop_fraction, seed=seed,
                         remainder=remainder)
     dataset = PKBatches(paths, sampler, normalize=normalize, first_batch=first_batch,

@@ -2,11 +2,11 @@
 the test sets, and the input pipeline that feeds the training batches."""
 
 import dataclasses
-import importlib.util
 import os
 from pathlib import Path
 
 from reid_tf.config import SettingError
+from reid_tf.launch import importable
 
 SYNTHETIC_NAME = "synthetic"
 CACHE_ENV = "ALIGNEDREID_CACHE"
@@ -122,13 +122,6 @@ def prepare_synthetic(cfg, log):
                            "({error})", root=root, error=exc.strerror or exc) from None
 
 
-def _tensorflow_installed():
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):  # a blocked or half-removed installation
-        return False
-
-
 def training_pipeline(cfg):
     """The input pipeline of a run: ``"tfdata"`` or ``"pydataset"``.
 
@@ -155,7 +148,7 @@ def training_pipeline(cfg):
 
     if cfg.pipeline == "auto":
         return "tfdata" if configured_backend() == "tensorflow" else "pydataset"
-    if cfg.pipeline == "tfdata" and not _tensorflow_installed():
+    if cfg.pipeline == "tfdata" and not importable("tensorflow"):
         raise SettingError("{pipeline} tfdata: TensorFlow is not installed; use {pipeline} "
                            "pydataset (the same batches without TensorFlow)")
     if cfg.pipeline == "pydataset" and cfg.strategy == "multiworker":
@@ -204,7 +197,7 @@ def training_batches(cfg, paths, labels, *, epoch, first_batch, steps):
         :class:`reid_tf.pydataset.PKBatches`.
     """
     kwargs = dict(P=cfg.P, K=cfg.K, image_size=tuple(cfg.image_size), flip=cfg.flip,
-                  crop=None if cfg.crop == "none" else cfg.crop,
+                  crop=cfg.crop,
                   seed=cfg.seed * 1_000_003 + epoch, scan=False, first_batch=first_batch)
     if training_pipeline(cfg) == "tfdata":
         from reid_tf.data import make_train_dataset
