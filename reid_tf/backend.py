@@ -9,8 +9,9 @@ log. Nothing here imports TensorFlow, JAX or PyTorch when it is not the
 backend in use.
 """
 
-import importlib.metadata
+import importlib
 import os
+import sys
 
 from reid_tf.config import SettingError
 
@@ -52,23 +53,21 @@ def backend_name():
     return keras.backend.backend()
 
 
-def package_version(name):
-    """The installed version of a package (no import), or ``"?"``.
-
-    Args:
-        name: distribution name (``tensorflow``, ``jax``, ``torch``, ``keras``).
-
-    Returns:
-        str.
+def module_version(name):
+    """The version of package ``name`` as its module reports it (importing it
+    when needed; the module name also covers builds such as
+    ``tensorflow-cpu``), or None when it cannot be imported.
 
     Example:
-        >>> package_version("numpy") != "?"
+        >>> import numpy
+        >>> module_version("numpy") == numpy.__version__
         True
     """
     try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+        module = sys.modules.get(name) or importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - an unimportable package has no version
+        return None
+    return str(getattr(module, "__version__", None) or "") or None
 
 
 def check_backend(*, strategy):
@@ -143,6 +142,6 @@ def describe_backend():
     name = backend_name()
     kind, count = training_devices()
     devices = f"{count} {kind.upper()} device{'s' if count != 1 else ''}"
-    keras_version = package_version("keras")
-    return (f"backend: {name} {package_version(name)} (keras {keras_version}, "
+    keras_version = module_version("keras") or "?"
+    return (f"backend: {name} {module_version(name) or '?'} (keras {keras_version}, "
             f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'unset')}), {devices}")

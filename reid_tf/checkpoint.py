@@ -242,7 +242,7 @@ class TrainingState:
             _check_match(path, group, variables, values[group])
         for group, variables in self._groups().items():
             for v, value in zip(variables, values[group]):
-                v.assign(value.astype(np.dtype(_to_numpy(v).dtype)))
+                v.assign(value)  # Keras converts to the variable's dtype
         return {
             "epoch": int(attrs["epoch"]),
             "step": int(attrs["step"]),

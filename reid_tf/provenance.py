@@ -13,7 +13,6 @@ not a checkout, a backend that cannot list its devices) is left out or
 recorded as ``null``.
 """
 
-import importlib
 import json
 import os
 import platform
@@ -23,6 +22,7 @@ import sys
 from pathlib import Path
 
 from reid_common import atomic_write_json, package_version
+from reid_tf.backend import module_version
 from reid_tf.run_dir import utc_now
 
 __all__ = ["PROVENANCE_FILE", "backend_devices", "collect_provenance", "git_state",
@@ -35,14 +35,6 @@ _BACKEND_MODULES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"),
                     "torch": ("torch",), "numpy": ()}
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module_version(name):
-    try:
-        module = sys.modules.get(name) or importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - an unimportable package is recorded as null
-        return None
-    return str(getattr(module, "__version__", None) or "") or None
 
 
 def package_versions():
@@ -63,9 +55,9 @@ def package_versions():
 
     out = {"alignedreid": package_version(), "keras": keras.__version__}
     for name in _BACKEND_MODULES.get(keras.backend.backend(), ()):
-        out[name] = _module_version(name)
+        out[name] = module_version(name)
     for name in ("numpy", "numba", "h5py"):
-        out[name] = _module_version(name)
+        out[name] = module_version(name)
     out["python"] = platform.python_version()
     return out
 
