@@ -24,8 +24,6 @@ PROG = "reid-human"
 
 
 def _out_path(flag, path, study):
-    if path == STDOUT:
-        return path
     if path is not None and os.path.exists(path) and same_file(path, study):
         raise UsageError(f"{flag}: {path} is the study file itself")
     return path
@@ -216,7 +214,7 @@ def _report(args):
 def _export(args):
     from human_study.export import export_study
 
-    _out_path("--json", args.json, args.study)
+    check_json_path(args.json, {"the study file itself": args.study})
     data = export_study(args.study)
     if args.json == STDOUT:
         write_json_result(STDOUT, data, sort_keys=False)

@@ -12,7 +12,7 @@ first evaluation.
 import os
 import sys
 
-from reid_common import PROTOCOL_NAMES, UsageError, clashing_input, one_line
+from reid_common import PROTOCOL_NAMES, STDOUT, UsageError, clashing_input, one_line
 from reference import reports
 from reference.synthetic import DEMO_FILE
 
@@ -147,7 +147,7 @@ def check_outputs(args):
         outputs.append(("out", args.out))
     seen = []
     for flag, path in outputs:
-        if path is None or (flag == "json" and path == "-"):
+        if path is None or (flag == "json" and path == STDOUT):
             continue
         clash = clashing_input(path, inputs)
         if clash is not None:

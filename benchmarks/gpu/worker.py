@@ -109,10 +109,8 @@ def run_torch(args):
         return loss.item()
 
     result = _time_steps(step, args)
-    peak = torch.cuda.max_memory_allocated() if cuda else None
     result.update(framework="torch", backend="torch", torch=torch.__version__,
-                  peak_memory_bytes=peak,
-                  device=torch.cuda.get_device_name() if cuda else "cpu")
+                  peak_memory_bytes=_peak_memory("torch"), device=_device_name("torch"))
     return result
 
 
