@@ -15,6 +15,7 @@ from reid_common import (
     add_version_argument,
     atomic_write_json,
     check_json_path,
+    emit_result,
     run_main,
     same_file,
     write_json_result,
@@ -190,11 +191,8 @@ def _add_annotator(args):
     finally:
         store.close()
     url = annotate_url(args.host, args.port, token)
-    if args.json != STDOUT:
-        print(f"{name}: {url}")
-    if args.json is not None:
-        write_json_result(args.json, {"name": name, "token": token, "url": url},
-                          sort_keys=False)
+    emit_result(args.json, f"{name}: {url}", {"name": name, "token": token, "url": url},
+                sort_keys=False)
 
 
 def _report(args):
@@ -203,10 +201,7 @@ def _report(args):
     check_json_path(args.json, {"the study file itself": args.study})
     _out_path("--plot", args.plot, args.study)
     report = study_report(args.study)
-    if args.json != STDOUT:
-        print(format_report(report))
-    if args.json is not None:
-        write_json_result(args.json, report.to_dict(), sort_keys=False)
+    emit_result(args.json, format_report(report), report.to_dict(), sort_keys=False)
     if args.plot:
         write_report_plot(report, args.plot)
 

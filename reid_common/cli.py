@@ -172,6 +172,22 @@ def write_json_result(path, payload, *, sort_keys=True):
     return atomic_write_json(path, payload, sort_keys=sort_keys)
 
 
+def emit_result(target, text, payload, *, sort_keys=True):
+    """A tool's result: ``text`` on stdout unless the ``--json`` target is
+    stdout, then ``payload`` to the target when one is given.
+
+    Example:
+        >>> emit_result(None, "2 images", {"images": 2})
+        2 images
+        >>> emit_result("-", "2 images", {"images": 2})
+        {"images": 2}
+    """
+    if target != STDOUT:
+        print(text)
+    if target is not None:
+        write_json_result(target, payload, sort_keys=sort_keys)
+
+
 def run_main(prog, body, argv=None, *, usage_errors=(), failures=()):
     """Run ``body(argv)`` and map what it raises to an exit status.
 

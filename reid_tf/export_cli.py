@@ -15,14 +15,13 @@ import os
 import sys
 
 from reid_common import (
-    STDOUT,
     ArgumentParser,
     UsageError,
     add_json_argument,
     add_version_argument,
     check_json_path,
+    emit_result,
     run_main,
-    write_json_result,
 )
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
@@ -117,10 +116,7 @@ def _body(argv):
     except ExportError as exc:
         flag = "MODEL" if exc.argument == "model" else "--" + exc.argument
         raise UsageError(f"{flag}: {exc.detail}") from None
-    if args.json != STDOUT:
-        print(format_summary(result))
-    if args.json is not None:
-        write_json_result(args.json, result.to_dict())
+    emit_result(args.json, format_summary(result), result.to_dict())
     return 0
 
 

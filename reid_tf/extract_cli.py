@@ -13,14 +13,13 @@ import os
 import sys
 
 from reid_common import (
-    STDOUT,
     ArgumentParser,
     UsageError,
     add_json_argument,
     add_version_argument,
     check_json_path,
+    emit_result,
     run_main,
-    write_json_result,
 )
 from reid_tf.tf_startup import DEFAULT_LOG_LEVEL
 
@@ -102,10 +101,7 @@ def _body(argv):
     except ExtractError as exc:
         flag = FLAGS.get(exc.argument, "--" + exc.argument.replace("_", "-"))
         raise UsageError(f"{flag}: {exc.detail}") from None
-    if args.json != STDOUT:
-        print(format_summary(summary))
-    if args.json is not None:
-        write_json_result(args.json, summary)
+    emit_result(args.json, format_summary(summary), summary)
     return 0
 
 
